@@ -1,0 +1,7 @@
+"""harness: evaluation and robustness benchmark harness for text classifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""Model adapters (the ``ModelAdapter`` protocol, the Hugging Face adapter) and fine-tuning."""

@@ -1,0 +1,219 @@
+"""The run record: one versioned, documented schema for every consumer.
+
+A record is frozen plain data. Numbers are numbers, NaN and infinities become ``null``, and every
+metric says whether higher is better. ``schema/record.schema.json`` is generated from these
+classes (``harness schema`` / ``nox -s golden``); a test fails when the committed file is stale.
+Consumers (gate, report, leaderboard) read records only through ``load_record``, which
+validates them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.errors import RecordError
+
+SCHEMA_VERSION = "1.0"
+SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+
+RECORD_FILE = "record.json"
+MANIFEST_FILE = "manifest.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """NaN and infinities are not numbers a reader can use: they become null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Metric(_Frozen):
+    """One named figure of a suite."""
+
+    name: str = Field(description="Dotted metric name, e.g. 'accuracy' or 'f1.positive'.")
+    value: float | None = Field(description="The point estimate; null when undefined.")
+    higher_is_better: bool | None = Field(
+        description="Direction for ranking and gating; null for figures that are not scores."
+    )
+    ci_low: float | None = Field(default=None, description="Lower end of the 95% interval.")
+    ci_high: float | None = Field(default=None, description="Upper end of the 95% interval.")
+    ci_method: str | None = Field(default=None, description="How the interval was computed.")
+    n: int | None = Field(default=None, description="Number of examples behind the value.")
+    unit: str | None = Field(default=None, description="Unit, e.g. 's', 'examples/s', 'bytes'.")
+    description: str | None = Field(default=None, description="What the figure means.")
+
+    @field_validator("value", "ci_low", "ci_high", mode="before")
+    @classmethod
+    def _nan_to_none(cls, value: Any) -> Any:
+        return finite_or_none(value) if isinstance(value, (int, float)) else value
+
+
+class Resource(_Frozen):
+    """An external resource a suite used (lexicon, embedding, encoder), with its provenance."""
+
+    name: str = Field(description="Catalog name or description of the resource.")
+    source: str = Field(description="Where it came from (package==version:path, local path, hub).")
+    sha256: str | None = Field(default=None, description="Digest of the content used.")
+    license: str | None = Field(default=None, description="License of the resource, when known.")
+    note: str | None = Field(default=None, description="How it departs from the original, if at all.")
+
+
+class SuiteRecord(_Frozen):
+    """The outcome of one suite."""
+
+    name: str = Field(description="Registered suite name.")
+    version: str = Field(description="Suite implementation version; results of different versions are not compared.")
+    params: dict[str, Any] = Field(description="All parameters, defaults filled in, so the suite can be replayed.")
+    status: Literal["ok", "error", "skipped"] = Field(description="'ok' when the suite finished.")
+    error: str | None = Field(default=None, description="The error message when status is 'error'.")
+    metrics: list[Metric] = Field(default_factory=list, description="Headline and detail figures.")
+    wall_time_s: float = Field(description="Wall-clock seconds spent in the suite.")
+    examples_file: str | None = Field(default=None, description="Per-example JSONL, relative to the run folder.")
+    n_examples: int = Field(default=0, description="Number of per-example rows written.")
+    warnings: list[str] = Field(default_factory=list, description="Recorded warnings (e.g. small groups).")
+    departures: list[str] = Field(default_factory=list, description="Where the method departs from its reference.")
+    resources: list[Resource] = Field(default_factory=list, description="Resources used, with provenance.")
+    details: dict[str, Any] = Field(default_factory=dict, description="Suite-specific structured results (tables, curves).")
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+class FileDigest(_Frozen):
+    path: str = Field(description="Path relative to the folder that was digested.")
+    sha256: str
+    size: int
+
+
+class ModelInfo(_Frozen):
+    """Identity of the evaluated model."""
+
+    name: str = Field(description="Human name (catalog name, folder name or hub id).")
+    source: str = Field(description="'artifact', 'path', 'hub' or 'finetune'.")
+    location: str = Field(description="Resolved folder or hub id.")
+    digest: str = Field(description="sha256 over the model's weight, config and tokenizer files.")
+    files: list[FileDigest] = Field(default_factory=list)
+    tokenizer_digest: str | None = None
+    n_parameters: int | None = None
+    label_names: list[str] = Field(default_factory=list)
+    max_length: int = Field(description="Truncation length used for inference.")
+    dtype: str = Field(default="float32")
+    model_card: dict[str, Any] | None = Field(default=None, description="Fine-tuning model card, when fine-tuned.")
+
+
+class SplitInfo(_Frozen):
+    name: str
+    n: int
+    sha256: str = Field(description="Digest of the split's ids, texts and labels.")
+
+
+class DatasetInfo(_Frozen):
+    """Identity of the evaluation data."""
+
+    name: str
+    source: str
+    eval_split: str
+    label_names: list[str]
+    splits: list[SplitInfo]
+    group_columns: list[str] = Field(default_factory=list)
+    n_truncated: int | None = Field(default=None, description="Evaluation examples longer than max_length.")
+
+    def split(self, name: str) -> SplitInfo | None:
+        return next((s for s in self.splits if s.name == name), None)
+
+
+class Provenance(_Frozen):
+    """Where, when and with what a run was made."""
+
+    harness_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    python: str
+    packages: dict[str, str]
+    os: str
+    cpu: str
+    gpu: str | None
+    device: str
+    torch_threads: int | None
+    seed: int
+    config_sha256: str
+    started_utc: str
+    finished_utc: str | None
+    deterministic: bool = Field(description="True when the run used deterministic algorithms (CPU).")
+
+
+class RunRecord(_Frozen):
+    """One run: config, provenance, model, data and every suite's outcome."""
+
+    schema_version: str = Field(default=SCHEMA_VERSION)
+    run_id: str
+    status: Literal["complete", "incomplete", "failed"]
+    config: dict[str, Any] = Field(description="The exact, validated run configuration.")
+    provenance: Provenance
+    model: ModelInfo
+    dataset: DatasetInfo
+    suites: list[SuiteRecord]
+
+    def suite(self, name: str) -> SuiteRecord | None:
+        return next((s for s in self.suites if s.name == name), None)
+
+
+def record_json_schema() -> dict[str, Any]:
+    schema = RunRecord.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"harness-record-{SCHEMA_VERSION}"
+    return schema
+
+
+def schema_path() -> Path:
+    return Path(__file__).parent / "schema" / "record.schema.json"
+
+
+def canonical_json(data: Any) -> str:
+    """Stable JSON: sorted keys, no NaN, newline-terminated."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def dump_record(record: RunRecord) -> str:
+    return canonical_json(record.model_dump(mode="json"))
+
+
+def parse_record(text: str, *, source: str) -> RunRecord:
+    """Parse and validate a record, refusing unknown schema versions with a clear message."""
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(raw, dict):
+        raise RecordError(f"{source}: a record must be a JSON object")
+    version = raw.get("schema_version")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise RecordError(
+            f"{source}: unsupported schema_version {version!r} "
+            f"(this harness reads {', '.join(sorted(SUPPORTED_SCHEMA_VERSIONS))})"
+        )
+    try:
+        return RunRecord.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RecordError(f"{source}: invalid record at {where}: {first['msg']}") from None
+
+
+def load_record(path: Path) -> RunRecord:
+    """Load a record from a run folder or a record.json path."""
+    file = path / RECORD_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise RecordError(f"{path}: no {RECORD_FILE} found")
+    return parse_record(file.read_text(encoding="utf-8"), source=str(file))

@@ -1,0 +1,190 @@
+"""Run folders: atomic writes, append-only per-example JSONL with resume, and the manifest.
+
+Layout of a run folder::
+
+    record.json          the RunRecord (written last; status 'complete' only when every suite ended)
+    predictions.jsonl    per-example predictions on the evaluation split
+    examples/<suite>.jsonl   per-example detail of each suite
+    config.yaml          the exact run file as validated
+    run.log              the log
+    manifest.json        sha256 and size of every file above
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.records import MANIFEST_FILE, canonical_json
+
+EXAMPLES_DIR = "examples"
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_json(data: Any) -> str:
+    return sha256_bytes(json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False).encode())
+
+
+def digest_tree(root: Path, files: Iterable[Path] | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Digest a folder: one sha256 over (relative path, file sha256) pairs in sorted order."""
+    chosen = sorted(files) if files is not None else sorted(p for p in root.rglob("*") if p.is_file())
+    entries = []
+    outer = hashlib.sha256()
+    for file in chosen:
+        rel = file.relative_to(root).as_posix()
+        file_sha = sha256_file(file)
+        entries.append({"path": rel, "sha256": file_sha, "size": file.stat().st_size})
+        outer.update(f"{rel}\0{file_sha}\n".encode())
+    return outer.hexdigest(), entries
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, canonical_json(data))
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def example_line(row: Mapping[str, Any]) -> str:
+    """One canonical JSONL line: sorted keys, compact, NaN refused (callers pass None)."""
+    return json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+class ExampleLog:
+    """Append-only per-example JSONL keyed by ``id``, safe to resume after a crash.
+
+    Every appended line is flushed and fsynced before ``append`` returns, so a finished example
+    survives a SIGKILL. On open, a torn last line (no trailing newline, or not JSON) is cut off
+    and its example redone; duplicate ids are impossible because finished ids are skipped.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._handle: Any = None
+
+    def open(self) -> ExampleLog:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            self._recover()
+        self._handle = self.path.open("a", encoding="utf-8")
+        return self
+
+    def _recover(self) -> None:
+        data = self.path.read_bytes()
+        keep = 0
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                break
+            if not isinstance(row, dict) or "id" not in row:
+                break
+            self._rows[str(row["id"])] = row
+            keep += len(line)
+        if keep != len(data):
+            with self.path.open("r+b") as handle:
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def __enter__(self) -> ExampleLog:
+        return self.open() if self._handle is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    @property
+    def done(self) -> Mapping[str, dict[str, Any]]:
+        return self._rows
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        key = str(row["id"])
+        if key in self._rows:
+            return
+        assert self._handle is not None, "ExampleLog.open() first"
+        self._handle.write(example_line(row) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._rows[key] = dict(row)
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            self.append(row)
+
+    def rows_in_order(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        return [self._rows[i] for i in ids if i in self._rows]
+
+    def rewrite_in_order(self, ids: list[str]) -> None:
+        """Rewrite the file atomically in the given id order (deterministic final files)."""
+        self.close()
+        ordered = [self._rows[i] for i in ids if i in self._rows]
+        atomic_write_text(self.path, "".join(example_line(r) + "\n" for r in ordered))
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def write_manifest(run_dir: Path) -> dict[str, Any]:
+    """Digest every file of the run folder except the manifest itself."""
+    files = [p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE and not p.name.startswith(".")]
+    tree, entries = digest_tree(run_dir, files)
+    manifest = {"algorithm": "sha256", "tree_sha256": tree, "files": entries}
+    atomic_write_json(run_dir / MANIFEST_FILE, manifest)
+    return manifest
