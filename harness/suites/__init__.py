@@ -1,0 +1,1 @@
+"""Suites; every module here registers itself (harness.registry discovers them)."""
