@@ -176,8 +176,11 @@ def detect_format(path: Path) -> str:
     raise DataError(f"{path}: cannot tell the format from the file name; set dataset.format to one of {', '.join(FORMATS)}")
 
 
-def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """Read a file into (columns, rows) with every value as str or None. Refuses bad bytes."""
+def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]], list[int]]:
+    """Read a file into (columns, rows, row numbers as a person counts them in the file).
+
+    Every value is a str or None. Refuses undecodable bytes with the row and byte offset.
+    """
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if fmt == "parquet":
@@ -189,12 +192,14 @@ def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
             raise DataError(f"{path}: not a readable Parquet file ({exc})") from None
         columns = list(table.column_names)
         rows = [{k: (None if v is None else str(v)) for k, v in r.items()} for r in table.to_pylist()]
-        return columns, rows
+        return columns, rows, list(range(1, len(rows) + 1))
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(MSG_UNDECODABLE.format(path=path, offset=exc.start, reason=exc.reason)) from None
+        raise DataError(
+            MSG_UNDECODABLE.format(path=path, row=raw.count(b"\n", 0, exc.start) + 1, offset=exc.start, reason=exc.reason)
+        ) from None
     if fmt == "csv":
         import csv
         import io
@@ -202,11 +207,16 @@ def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
         columns = list(reader.fieldnames or [])
-        rows = [{k: v for k, v in r.items() if k is not None} for r in reader]
-        return columns, rows
+        rows = []
+        numbers = []
+        for r in reader:
+            rows.append({k: v for k, v in r.items() if k is not None})
+            numbers.append(reader.line_num)  # physical line where the record ends (header is line 1)
+        return columns, rows, numbers
     if fmt == "jsonl":
         columns_seen: dict[str, None] = {}
         rows = []
+        numbers = []
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
@@ -219,7 +229,8 @@ def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]]]:
             for k in obj:
                 columns_seen.setdefault(k, None)
             rows.append({k: (None if v is None else str(v)) for k, v in obj.items()})
-        return list(columns_seen), rows
+            numbers.append(lineno)
+        return list(columns_seen), rows, numbers
     raise DataError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -235,9 +246,10 @@ def build_dataset(
     label_column: str,
     group_columns: Sequence[str] = (),
     label_names: Sequence[str] | None = None,
-    row_offset: int = 2,
+    row_numbers: Sequence[int] | None = None,
 ) -> Dataset:
-    """Validate rows and build a Dataset. ``row_offset`` maps list index to the file's row number."""
+    """Validate rows and build a Dataset. ``row_numbers`` are the rows' numbers in the file
+    (default: a header line then one row per line)."""
     for column in [text_column, label_column, *group_columns, *([id_column] if id_column else [])]:
         if column not in columns:
             raise DataError(MSG_MISSING_COLUMN.format(path=path, column=column, present=", ".join(columns)))
@@ -250,10 +262,17 @@ def build_dataset(
     raw_labels: list[str] = []
     first_row: dict[str, int] = {}
     for i, row in enumerate(rows):
-        rowno = i + row_offset
+        rowno = row_numbers[i] if row_numbers is not None else i + 2
         text = row.get(text_column)
         if text is None or not str(text).strip():
             raise DataError(MSG_EMPTY_TEXT.format(path=path, row=rowno, column=text_column))
+        try:
+            str(text).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise DataError(
+                f"{path}: row {rowno}: column {text_column!r} holds a lone surrogate "
+                f"(U+{ord(str(text)[exc.start]):04X} at character {exc.start}), which is not text"
+            ) from None
         label = row.get(label_column)
         if label is None or not str(label).strip():
             raise DataError(MSG_MISSING_LABEL.format(path=path, row=rowno, column=label_column))
@@ -324,17 +343,19 @@ def _load_local(config: Any, base_dir: Path) -> DatasetBundle:
         for split, file in config.files.items():
             path = _resolve(file, base_dir)
             fmt = detect_format(path) if config.format == "auto" else config.format
-            columns, rows = read_table(path, fmt)
+            columns, rows, numbers = read_table(path, fmt)
             splits[split] = build_dataset(
-                path=path, name=path.stem, split=split, columns=columns, rows=rows, **common
+                path=path, name=path.stem, split=split, columns=columns, rows=rows, row_numbers=numbers, **common
             )
         name = Path(next(iter(config.files.values()))).stem
         source = ", ".join(f"{k}={v}" for k, v in config.files.items())
     else:
         path = _resolve(config.path, base_dir)
         fmt = detect_format(path) if config.format == "auto" else config.format
-        columns, rows = read_table(path, fmt)
-        whole = build_dataset(path=path, name=path.stem, split="all", columns=columns, rows=rows, **common)
+        columns, rows, numbers = read_table(path, fmt)
+        whole = build_dataset(
+            path=path, name=path.stem, split="all", columns=columns, rows=rows, row_numbers=numbers, **common
+        )
         if config.split_by is not None and config.split_by not in columns:
             raise DataError(MSG_MISSING_COLUMN.format(path=path, column=config.split_by, present=", ".join(columns)))
         keys = [str(r.get(config.split_by)) for r in rows] if config.split_by else list(whole.ids)

@@ -198,7 +198,7 @@ def execute(
     from harness.artifacts import cache_root
 
     config, suite_params = load_run_config(config_path, overrides)
-    base_dir = config_path.resolve().parent
+    base_dir = Path.cwd()  # relative paths in a run file are relative to where harness runs
     run_dir = (out_dir or default_run_dir(config, base_dir)).resolve()
     digest = config_digest(config)
     previous = _previous_record(run_dir, digest, force)
