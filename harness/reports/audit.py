@@ -1,0 +1,156 @@
+"""The audit report: one self-contained, byte-reproducible HTML document per run folder.
+
+Self-contained: CSS is inlined, charts are inline SVG, fonts are the system's, there is no
+script, and a Content-Security-Policy meta tag forbids every fetch, so opening the file makes no
+request. Reproducible: nothing depends on the time of rendering or on dict order; the same run
+folder (and harness version) renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.reports import appendix, sections, suite_charts, worst
+from harness.reports.html import Markup, el, join, raw
+from harness.reports.view import RunView, load_view
+from harness.store import atomic_write_text
+
+# No script at all: 'default-src none' forbids scripts, fonts, frames and fetches; images only
+# from data: URIs; styles only inline. form-action/base-uri are not covered by default-src.
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+REPORT_SUFFIX = ".report.html"
+
+
+def stylesheet() -> str:
+    return files("harness.reports").joinpath("report.css").read_text(encoding="utf-8")
+
+
+def suites_section(view: RunView) -> Markup:
+    parts: list[Any] = []
+    for index, suite in enumerate(view.record.suites):
+        rows = view.examples[index]
+        parts.append(
+            el(
+                "article",
+                el("h3", suite.name),
+                sections.suite_header(suite),
+                sections.metrics_table(suite.metrics),
+                suite_charts.charts_for(suite, rows),
+                sections.params_block(suite),
+                None
+                if suite_charts.base_name(suite.name) in suite_charts.RENDERERS or not suite.details
+                else el(
+                    "details",
+                    el("summary", "Details (as recorded)"),
+                    sections.value_html(suite.details),
+                ),
+                id=sections.suite_anchor(view.record, index),
+                cls="suite",
+            )
+        )
+    if not parts:
+        parts.append(el("p", "The record has no suites.", cls="muted"))
+    return sections.section("suites", "Results by suite", *parts)
+
+
+def worst_section(view: RunView) -> Markup:
+    parts: list[Any] = []
+    for index, suite in enumerate(view.record.suites):
+        cases = worst.worst_cases(suite, view.examples[index])
+        if cases:
+            parts += [el("h3", suite.name), *cases]
+    if not parts:
+        parts.append(
+            el(
+                "p",
+                "No per-example rows with adversarial, counterfactual or attribution "
+                "cases were recorded in this run.",
+                cls="muted",
+            )
+        )
+    intro = el(
+        "p",
+        "Examples are taken in the order of each suite's per-example file "
+        "(examples/<suite>.jsonl), at most a few per recipe, perturbation or template.",
+        cls="muted",
+    )
+    return sections.section("worst-cases", "Worst cases", intro, *parts)
+
+
+TOC = (
+    ("summary", "Summary verdict"),
+    ("model-card", "Model card"),
+    ("suites", "Results by suite"),
+    ("worst-cases", "Worst cases"),
+    ("limitations", "Limitations and departures"),
+    ("provenance", "Provenance appendix"),
+)
+
+
+def render(view: RunView) -> str:
+    record = view.record
+    title = f"Audit report — {record.model.name} — {record.run_id}"
+    head = el(
+        "head",
+        el("meta", charset="utf-8"),
+        el("meta", http_equiv="Content-Security-Policy", content=CSP),
+        el("meta", name="referrer", content="no-referrer"),
+        el("meta", name="viewport", content="width=device-width, initial-scale=1"),
+        el("meta", name="generator", content=f"harness {__version__}"),
+        el("title", title),
+        el("style", raw(stylesheet())),
+    )
+    body = el(
+        "body",
+        el(
+            "main",
+            el(
+                "header",
+                el("h1", "Model audit report"),
+                el("p", f"{record.model.name} on {record.dataset.name} — run {record.run_id}"),
+                cls="top",
+            ),
+            el(
+                "nav",
+                el("ol", [el("li", el("a", text, href=f"#{ident}")) for ident, text in TOC]),
+                cls="toc",
+            ),
+            sections.summary(view),
+            sections.model_card(view),
+            suites_section(view),
+            worst_section(view),
+            appendix.limitations(view),
+            appendix.provenance(view),
+            el(
+                "footer",
+                f"Rendered by harness {__version__} from record.json sha256 {view.record_sha256}. "
+                "Every figure is read from the run folder; see the provenance appendix.",
+            ),
+        ),
+    )
+    return "<!DOCTYPE html>\n" + join([el("html", head, body, lang="en")]) + "\n"
+
+
+def build_report(run_dir: Path) -> str:
+    """Render the report of a run folder (or record.json path) to an HTML string."""
+    return render(load_view(run_dir))
+
+
+def default_output(run_dir: Path) -> Path:
+    """``<run folder>.report.html`` beside the run folder, never inside it: the folder is the
+    evidence its manifest covers, and ``harness verify`` flags any file the manifest lacks."""
+    folder = run_dir.parent if run_dir.is_file() else run_dir
+    return folder.with_name(folder.name + REPORT_SUFFIX)
+
+
+def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    """Render and write atomically (default: ``default_output(run_dir)``)."""
+    target = out or default_output(run_dir)
+    atomic_write_text(target, build_report(run_dir))
+    return target

@@ -1,0 +1,332 @@
+"""Report sections that read the record only: summary, model card, suites' tables, limitations,
+provenance. Suite-specific charts live in ``suite_charts``; example tables in ``worst``.
+
+Every function returns ``Markup`` built with ``el``; data strings are never formatted into HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.records import Metric, RunRecord, SuiteRecord, canonical_json
+from harness.reports import svg
+from harness.reports.html import Markup, el, fmt, fmt_ci, is_number, join
+from harness.reports.view import RunView
+
+MAX_NESTED_ROWS = 200  # long lists in a model card (training logs) are cut, with a note
+
+
+def section(ident: str, title: str, *body: Any) -> Markup:
+    return el("section", el("h2", title), *body, id=ident)
+
+
+def kv_table(pairs: Sequence[tuple[str, Any]], cls: str = "kv") -> Markup:
+    return el(
+        "table",
+        el(
+            "tbody", [el("tr", el("th", k, scope="row"), el("td", value_html(v))) for k, v in pairs]
+        ),
+        cls=cls,
+    )
+
+
+def value_html(value: Any, depth: int = 0) -> Markup | str:
+    """Any JSON value as HTML: scalars as text, mappings as nested tables, row lists as tables."""
+    if isinstance(value, Markup):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return fmt(value)
+    if isinstance(value, str):
+        return value
+    if depth >= 4:
+        return el("code", canonical_json(value).strip())
+    if isinstance(value, Mapping):
+        return kv_table(
+            [
+                (str(k), value_html(v, depth + 1))
+                for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+            ]
+        )
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, Mapping) for v in value):
+            return rows_table(list(value), depth + 1)
+        if all(v is None or isinstance(v, (str, int, float, bool)) for v in value):
+            return ", ".join(fmt(v) if not isinstance(v, str) else v for v in value)
+        return el("ul", [el("li", value_html(v, depth + 1)) for v in value])
+    return str(value)
+
+
+def rows_table(rows: list[Mapping[str, Any]], depth: int = 0) -> Markup:
+    # Columns in first-seen order: schema order for model dumps, sorted for canonical JSON.
+    columns = list(dict.fromkeys(str(k) for row in rows for k in row))
+    shown = rows[:MAX_NESTED_ROWS]
+    note = (
+        el("p", f"{len(rows) - len(shown)} more rows not shown.", cls="muted")
+        if len(rows) > len(shown)
+        else None
+    )
+    head = el("thead", el("tr", [el("th", c, scope="col") for c in columns]))
+    body = el(
+        "tbody",
+        [el("tr", [el("td", value_html(row.get(c), depth)) for c in columns]) for row in shown],
+    )
+    return join([el("table", head, body, cls="data"), note])
+
+
+# ------------------------------------------------------------------ summary
+
+
+def suite_anchor(record: RunRecord, index: int) -> str:
+    """``suite-<name>``, with the position appended when a suite appears more than once."""
+    name = record.suites[index].name
+    repeated = sum(s.name == name for s in record.suites) > 1
+    return f"suite-{name}-{index}" if repeated else f"suite-{name}"
+
+
+# The figure a reader looks for first in each known suite (matched as the metric name or its
+# last component); other suites show their first metric with an interval.
+HEADLINES = {
+    "accuracy": "accuracy",
+    "robustness": "attack_success_rate",
+    "invariance": "flip_rate",
+    "bias": "demographic_parity_difference",
+    "latency": "p50_ms",
+    "explain": "comprehensiveness",
+}
+
+
+def headline(suite: SuiteRecord) -> Metric | None:
+    if not suite.metrics:
+        return None
+    hint = HEADLINES.get(re.sub(r"-\d+$", "", suite.name))
+    if hint is not None:
+        for metric in suite.metrics:
+            if metric.value is not None and (
+                metric.name == hint or metric.name.endswith("." + hint)
+            ):
+                return metric
+    return next((m for m in suite.metrics if m.ci_low is not None), suite.metrics[0])
+
+
+VERDICTS = {
+    "complete": "Complete: every suite in the run file finished.",
+    "incomplete": (
+        "Incomplete: the run stopped before every suite finished; "
+        "figures below cover only what ran."
+    ),
+    "failed": "Failed: the run ended with an error; treat every figure below as partial.",
+}
+
+
+def summary(view: RunView) -> Markup:
+    record = view.record
+    errors = [s for s in record.suites if s.status == "error"]
+    skipped = [s for s in record.suites if s.status == "skipped"]
+    finished = [s for s in record.suites if s.status == "ok"]
+    n_warn = sum(len(s.warnings) for s in record.suites)
+    n_dep = sum(len(s.departures) for s in record.suites)
+    status_cls = "ok" if record.status == "complete" and not errors else "bad"
+    lines = [
+        f"{len(finished)} of {len(record.suites)} suites finished"
+        + (f"; {len(errors)} failed ({', '.join(s.name for s in errors)})" if errors else "")
+        + (f"; {len(skipped)} skipped ({', '.join(s.name for s in skipped)})" if skipped else "")
+        + ".",
+        f"{n_warn} recorded warning(s) and {n_dep} departure(s) from reference methods "
+        "(see Limitations and departures).",
+    ]
+    split = record.dataset.split(record.dataset.eval_split)
+    facts = [
+        (
+            "Model",
+            f"{record.model.name} ({record.model.source}), sha256 {record.model.digest[:16]}…",
+        ),
+        (
+            "Evaluation data",
+            f"{record.dataset.name}, split {record.dataset.eval_split!r}"
+            + (f", {split.n} examples" if split else ""),
+        ),
+        (
+            "Run",
+            f"{record.run_id}, seed {record.provenance.seed}, device {record.provenance.device}",
+        ),
+    ]
+    head = el(
+        "tr",
+        [el("th", c, scope="col") for c in ("Suite", "Status", "Headline", "Value", "95% CI", "n")],
+    )
+    rows = []
+    for index, suite in enumerate(record.suites):
+        metric = headline(suite)
+        rows.append(
+            el(
+                "tr",
+                el("td", el("a", suite.name, href=f"#{suite_anchor(record, index)}")),
+                el("td", el("span", suite.status, cls=f"badge {suite.status}")),
+                el("td", metric.name if metric else "—"),
+                el("td", fmt(metric.value) if metric else "—", cls="num"),
+                el("td", fmt_ci(metric.ci_low, metric.ci_high) if metric else "—", cls="num"),
+                el("td", fmt(metric.n) if metric else "—", cls="num"),
+            )
+        )
+    return section(
+        "summary",
+        "Summary verdict",
+        el(
+            "p",
+            el("span", record.status, cls=f"badge {status_cls}"),
+            " ",
+            VERDICTS[record.status],
+            cls="verdict",
+        ),
+        el("ul", [el("li", line) for line in lines]),
+        kv_table(facts),
+        el("table", el("thead", head), el("tbody", rows), cls="data"),
+    )
+
+
+# ------------------------------------------------------------------ model card
+
+
+def model_card(view: RunView) -> Markup:
+    model, dataset, config = view.record.model, view.record.dataset, view.record.config
+    card = model.model_card or {}
+    intended = card.get("intended_use") or config.get("description")
+    identity = [
+        ("Name", model.name),
+        ("Source", model.source),
+        ("Location", model.location),
+        ("Digest (sha256)", el("code", model.digest)),
+        ("Parameters", model.n_parameters),
+        ("Max length (tokens)", model.max_length),
+        ("Precision", model.dtype),
+    ]
+    labels = el(
+        "ol",
+        [el("li", el("code", name)) for name in model.label_names or dataset.label_names],
+        start="0",
+        cls="labels",
+    )
+    parts: list[Any] = [
+        el("h3", "Intended use"),
+        el("p", intended)
+        if intended
+        else el(
+            "p",
+            "The record states no intended use (set 'description' in the run file, or "
+            "'intended_use' in the fine-tuning model card).",
+            cls="muted",
+        ),
+        el("h3", "Identity"),
+        kv_table(identity),
+        el("h3", "Label set"),
+        el("p", "Index order, as the model outputs them:", cls="muted"),
+        labels,
+        el("h3", "Training data and recipe"),
+    ]
+    if card:
+        parts.append(_card_curves(card))
+        parts.append(
+            kv_table(
+                [(str(k), value_html(v)) for k, v in sorted(card.items()) if k != "intended_use"]
+            )
+        )
+    elif config.get("finetune"):
+        parts.append(
+            el(
+                "p",
+                "Fine-tuned by this run; the record carries no model card, so the recipe "
+                "below is the run file's fine-tuning stage.",
+                cls="muted",
+            )
+        )
+        parts.append(value_html(config["finetune"]))
+    else:
+        parts.append(
+            el(
+                "p",
+                f"Not fine-tuned by this harness: the model was loaded as-is from its "
+                f"{model.source} ({model.location}). Its training data and recipe are not "
+                "in the record.",
+                cls="muted",
+            )
+        )
+    return section("model-card", "Model card", *parts)
+
+
+def _card_curves(card: Mapping[str, Any]) -> Markup | None:
+    """A dev curve in the card (a list of rows with a step/epoch and numbers) drawn as lines."""
+    for key in sorted(card):
+        rows = card[key]
+        if not (
+            isinstance(rows, list) and len(rows) >= 2 and all(isinstance(r, Mapping) for r in rows)
+        ):
+            continue
+        x_key = next((k for k in ("step", "epoch") if all(is_number(r.get(k)) for r in rows)), None)
+        if x_key is None:
+            continue
+        names = sorted(
+            {k for r in rows for k, v in r.items() if k not in ("step", "epoch") and is_number(v)}
+        )
+        series = [
+            (n, [(float(r[x_key]), float(r[n])) for r in rows if is_number(r.get(n))])
+            for n in names
+        ]
+        series = [s for s in series if len(s[1]) >= 2]
+        if series:
+            return el(
+                "figure", svg.line_chart(series[:5], title=f"{key} by {x_key}", x_label=x_key)
+            )
+    return None
+
+
+# ------------------------------------------------------------------ suites
+
+
+def metrics_table(metrics: Sequence[Metric]) -> Markup:
+    if not metrics:
+        return el("p", "No metrics recorded.", cls="muted")
+    head = el(
+        "tr",
+        [
+            el("th", c, scope="col")
+            for c in ("Metric", "Value", "95% CI", "Method", "n", "Unit", "Better")
+        ],
+    )
+    rows = [
+        el(
+            "tr",
+            el(
+                "td",
+                el("code", m.name),
+                el("div", m.description, cls="desc") if m.description else None,
+            ),
+            el("td", fmt(m.value), cls="num"),
+            el("td", fmt_ci(m.ci_low, m.ci_high), cls="num"),
+            el("td", m.ci_method or "—"),
+            el("td", fmt(m.n), cls="num"),
+            el("td", m.unit or ""),
+            el("td", {True: "higher", False: "lower", None: "—"}[m.higher_is_better]),
+        )
+        for m in metrics
+    ]
+    return el("table", el("thead", head), el("tbody", rows), cls="data metrics")
+
+
+def suite_header(suite: SuiteRecord) -> Markup:
+    facts: list[tuple[str, Any]] = [
+        ("Status", el("span", suite.status, cls=f"badge {suite.status}")),
+        ("Version", suite.version),
+        ("Wall time (s)", suite.wall_time_s),
+        ("Per-example rows", suite.n_examples),
+    ]
+    if suite.error:
+        facts.append(("Error", el("pre", suite.error)))
+    return kv_table(facts)
+
+
+def params_block(suite: SuiteRecord) -> Markup:
+    return el(
+        "details", el("summary", "Parameters (as run)"), el("pre", canonical_json(suite.params))
+    )
