@@ -178,6 +178,30 @@ def list_(
 
 
 @app.command()
+def rerun(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to replay (default RUN_DIR.rerun).")] = None,
+) -> None:
+    """Replay a run's recorded config and report any difference (exit 1 if any)."""
+    from harness.rerun import rerun as replay
+
+    try:
+        replay_dir, diffs = replay(run_dir, out_dir or run_dir.with_name(run_dir.name + ".rerun"))
+    except HarnessError as exc:
+        raise fail(exc) from None
+    if not diffs:
+        out.print(f"[green]identical[/]: {replay_dir} reproduces {run_dir} (predictions byte for byte, every metric)")
+        return
+    table = Table(title=f"{len(diffs)} difference(s)")
+    for column in ("where", "original", "replayed"):
+        table.add_column(column)
+    for d in diffs:
+        table.add_row(d.where, str(d.original), str(d.replayed))
+    out.print(table)
+    raise typer.Exit(int(ExitCode.REGRESSION))
+
+
+@app.command()
 def schema(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
 ) -> None:

@@ -153,7 +153,8 @@ def assign_splits(
     total = sum(fractions.values())
     bounds: list[tuple[float, str]] = []
     acc = 0.0
-    for name, frac in fractions.items():
+    # Sorted: the order of a mapping is not part of its identity (records store sorted keys).
+    for name, frac in sorted(fractions.items()):
         acc += frac / total
         bounds.append((acc, name))
     out = []

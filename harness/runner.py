@@ -145,6 +145,40 @@ def hub_snapshot(repo: str, revision: str | None) -> Path:
         raise ModelError(f"model.hub: cannot download {repo!r} ({type(exc).__name__}: {exc})") from None
 
 
+def _predict_rows(model: Any, texts: tuple[str, ...], ids: tuple[str, ...], labels: list[str], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Predict one chunk; a chunk that fails is retried example by example so one bad input
+    costs one ``error`` row, not the run."""
+    try:
+        probs_list: list[Any] = list(model.predict_proba(list(texts)))
+        failures: dict[int, str] = {}
+    except (KeyboardInterrupt, HarnessError):
+        raise
+    except Exception:
+        probs_list, failures = [], {}
+        for j, text in enumerate(texts):
+            try:
+                probs_list.append(model.predict_proba([text])[0])
+            except (KeyboardInterrupt, HarnessError):
+                raise
+            except Exception as exc:  # a model that raises on this input
+                probs_list.append(None)
+                failures[j] = f"model raised {type(exc).__name__}: {exc}"[:500]
+    rows = []
+    for j, ident in enumerate(ids):
+        p = probs_list[j]
+        reason = failures.get(j)
+        if reason is None and not np.all(np.isfinite(p)):
+            reason = "model returned non-finite scores (NaN or infinite logits)"
+        if reason is not None:
+            rows.append({"id": ident, "label": labels[j], "predicted": None, "probabilities": None, "error": reason})
+        else:
+            rows.append({
+                "id": ident, "label": labels[j], "predicted": names[int(np.argmax(p))],
+                "probabilities": [float(v) for v in p],
+            })
+    return rows
+
+
 def compute_predictions(model: Any, data: Dataset, run_dir: Path, progress: Callable[[int, int], None]) -> Predictions:
     """Predict the eval split in fixed chunks, appending each finished chunk; resume skips done ones.
 
@@ -155,30 +189,17 @@ def compute_predictions(model: Any, data: Dataset, run_dir: Path, progress: Call
     names = data.label_names
     try:
         for start in range(0, len(data), PREDICTION_CHUNK):
-            ids = data.ids[start : start + PREDICTION_CHUNK]
-            if all(i in log.done for i in ids):
-                progress(min(start + PREDICTION_CHUNK, len(data)), len(data))
-                continue
-            probs = model.predict_proba(data.texts[start : start + PREDICTION_CHUNK])
-            for j, ident in enumerate(ids):
-                row = {
-                    "id": ident,
-                    "label": names[data.labels[start + j]],
-                    "predicted": names[int(np.argmax(probs[j]))],
-                    "probabilities": [float(p) for p in probs[j]],
-                }
-                log.append(row)
-            progress(min(start + PREDICTION_CHUNK, len(data)), len(data))
+            end = min(start + PREDICTION_CHUNK, len(data))
+            ids = data.ids[start:end]
+            if not all(i in log.done for i in ids):
+                labels = [names[y] for y in data.labels[start:end]]
+                log.extend(_predict_rows(model, data.texts[start:end], ids, labels, names))
+            progress(end, len(data))
         log.rewrite_in_order(list(data.ids))
-        rows = [log.done[i] for i in data.ids]
     finally:
         log.close()
-    index = {n: k for k, n in enumerate(names)}
-    return Predictions(
-        ids=data.ids,
-        labels=tuple(index[r["label"]] for r in rows),
-        probabilities=np.array([r["probabilities"] for r in rows], dtype=np.float64),
-    )
+    _PRED_CACHE.pop(run_dir, None)
+    return _shared_predictions(run_dir, data)
 
 
 def _suite_key(names: list[str], i: int) -> str:
@@ -325,15 +346,17 @@ def _shared_predictions(run_dir: Path, data: Dataset) -> Predictions:
     from harness.store import read_jsonl
 
     cached = _PRED_CACHE.get(run_dir)
-    if cached is not None and cached.ids == data.ids:
+    if cached is not None:
         return cached
     rows = {r["id"]: r for r in read_jsonl(run_dir / PREDICTIONS_FILE)}
     index = {n: k for k, n in enumerate(data.label_names)}
     ordered = [rows[i] for i in data.ids]
+    ok = [r for r in ordered if r.get("error") is None]
     preds = Predictions(
-        ids=data.ids,
-        labels=tuple(index[r["label"]] for r in ordered),
-        probabilities=np.array([r["probabilities"] for r in ordered], dtype=np.float64),
+        ids=tuple(r["id"] for r in ok),
+        labels=tuple(index[r["label"]] for r in ok),
+        probabilities=np.array([r["probabilities"] for r in ok], dtype=np.float64).reshape(len(ok), len(index)),
+        errors={r["id"]: r["error"] for r in ordered if r.get("error") is not None},
     )
     _PRED_CACHE[run_dir] = preds
     return preds

@@ -66,7 +66,9 @@ def bootstrap_ci(
     return Interval(float(low), float(high), method)
 
 
-def bootstrap_mean_ci(values: Sequence[float] | Array, *, n_boot: int = 1000, seed: int = 0) -> Interval:
+def bootstrap_mean_ci(
+    values: Sequence[float] | Array, *, n_boot: int = 1000, seed: int = 0
+) -> Interval:
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     return bootstrap_ci(lambda idx: float(arr[idx].mean()), int(arr.size), n_boot=n_boot, seed=seed)
@@ -80,7 +82,8 @@ def t_mean_ci(values: Sequence[float] | Array, *, confidence: float = 0.95) -> I
         return Interval(None, None, "student-t")
     from scipy.stats import t
 
-    half = float(t.ppf(0.5 + confidence / 2, arr.size - 1)) * float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    quantile = float(t.ppf(0.5 + confidence / 2, arr.size - 1))
+    half = quantile * float(arr.std(ddof=1)) / math.sqrt(arr.size)
     mean = float(arr.mean())
     return Interval(mean - half, mean + half, "student-t")
 
@@ -107,6 +110,8 @@ def paired_bootstrap_pvalue(
     The p-value is the share of resampled differences on the other side of zero, doubled
     (percentile bootstrap test); the CI is the percentile interval of the differences.
     """
+    if n <= 0 or n_boot <= 0:
+        return 1.0, Interval(None, None, "paired bootstrap")
     rng = np.random.default_rng(seed)
     diffs = np.empty(n_boot)
     for b in range(n_boot):
@@ -114,11 +119,8 @@ def paired_bootstrap_pvalue(
     diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
         return 1.0, Interval(None, None, "paired bootstrap")
-    p_low = (np.sum(diffs <= 0) + 1) / (diffs.size + 1)
-    p_high = (np.sum(diffs >= 0) + 1) / (diffs.size + 1)
-    p = float(min(1.0, 2 * min(p_low, p_high)))
-    low, high = np.quantile(diffs, [0.025, 0.975])
-    return p, Interval(float(low), float(high), f"paired bootstrap (n_boot={n_boot}, seed={seed})")
+    method = f"paired bootstrap (n_boot={n_boot}, seed={seed})"
+    return _bootstrap_test(diffs), _percentile(diffs, method)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -195,7 +197,8 @@ def two_sample_bootstrap_pvalue(
     diffs = diffs[np.isfinite(diffs)]
     if diffs.size == 0:
         return 1.0, Interval(None, None, "two-sample bootstrap")
-    return _bootstrap_test(diffs), _percentile(diffs, f"two-sample bootstrap (n_boot={n_boot}, seed={seed})")
+    method = f"two-sample bootstrap (n_boot={n_boot}, seed={seed})"
+    return _bootstrap_test(diffs), _percentile(diffs, method)
 
 
 def _bootstrap_test(diffs: Array) -> float:
@@ -214,35 +217,3 @@ def intervals_overlap(a: Interval, b: Interval) -> bool | None:
     if a.low is None or a.high is None or b.low is None or b.high is None:
         return None
     return a.low <= b.high and b.low <= a.high
-
-
-def class_f1(labels: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], k: int) -> float:
-    """F1 of class ``k`` (NaN when the class is neither present nor predicted)."""
-    tp = float(np.sum((predicted == k) & (labels == k)))
-    fp = float(np.sum((predicted == k) & (labels != k)))
-    fn = float(np.sum((predicted != k) & (labels == k)))
-    denom = 2 * tp + fp + fn
-    return 2 * tp / denom if denom else math.nan
-
-
-def macro_f1(labels: npt.NDArray[np.int64], predicted: npt.NDArray[np.int64], n_classes: int) -> float:
-    """Unweighted mean of per-class F1 over classes present in labels or predictions."""
-    scores = [class_f1(labels, predicted, k) for k in range(n_classes)]
-    finite = [s for s in scores if math.isfinite(s)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
-def expected_calibration_error(probabilities: Array, labels: npt.NDArray[np.int64], n_bins: int = 15) -> float:
-    """Top-label ECE with ``n_bins`` equal-width confidence bins (right-closed, first bin holds 0)."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.shape[0] == 0:
-        return math.nan
-    confidence = probabilities.max(axis=1)
-    correct = (probabilities.argmax(axis=1) == labels).astype(np.float64)
-    bins = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    total = 0.0
-    for k in range(n_bins):
-        mask = bins == k
-        if mask.any():
-            total += float(mask.sum()) * abs(float(correct[mask].mean()) - float(confidence[mask].mean()))
-    return total / confidence.size

@@ -61,6 +61,12 @@ class AccuracySuite(Suite):
         for offset, (name, value, hib, stat, desc) in enumerate(headline):
             low, high, method = boot(stat, offset)
             metrics.append(Metric(name=name, value=value, higher_is_better=hib, ci_low=low, ci_high=high, ci_method=method, n=n, description=desc))
+        metrics.append(
+            Metric(
+                name="n_errors", value=float(len(preds.errors)), higher_is_better=False, n=n + len(preds.errors),
+                description="Examples without a prediction (the model raised or returned non-finite scores); not scored.",
+            )
+        )
         metrics.append(Metric(name="precision_macro", value=float(precision.mean()), higher_is_better=True, n=n))
         metrics.append(Metric(name="recall_macro", value=float(recall.mean()), higher_is_better=True, n=n))
         support = cm.sum(axis=1)
@@ -68,7 +74,10 @@ class AccuracySuite(Suite):
             for mname, values in (("precision", precision), ("recall", recall), ("f1", f1)):
                 metrics.append(Metric(name=f"{mname}.{label}", value=float(values[c]), higher_is_better=True, n=int(support[c])))
         warnings: list[str] = []
-        groups = self._group_breakdown(data, y, yhat, params.min_group_size, warnings, metrics)
+        if preds.errors:
+            warnings.append(f"{len(preds.errors)} example(s) had no prediction and are not scored; see predictions.jsonl 'error'")
+        scored = data.subset([i for i, ident in enumerate(data.ids) if ident not in preds.errors]) if preds.errors else data
+        groups = self._group_breakdown(scored, y, yhat, params.min_group_size, warnings, metrics)
         details: dict[str, Any] = {
             "label_names": list(data.label_names),
             "confusion_matrix": cm.tolist(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,11 +34,17 @@ class SuiteParams(BaseModel):
 
 @dataclass(frozen=True)
 class Predictions:
-    """The evaluation split's predictions, computed once per run and shared by suites."""
+    """The evaluation split's predictions, computed once per run and shared by suites.
+
+    Holds the examples the model answered; an example whose prediction failed (the model raised,
+    or returned NaN / infinite scores) is left out of the arrays and listed in ``errors`` with
+    its reason, so every suite can count it instead of silently scoring it.
+    """
 
     ids: tuple[str, ...]
     labels: tuple[int, ...]
     probabilities: FloatArray  # (n, k)
+    errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def predicted(self) -> Any:

@@ -1,0 +1,151 @@
+"""Writers for a gate verdict: terminal table, markdown summary, JUnit XML and JSON.
+
+Each rule is one JUnit test case (``classname`` = the metric's suite), so CI systems show a
+failed rule as a failed test. Text from records (metric names, paths) is escaped by the XML
+library, never pasted into markup by hand; markdown cells escape ``|`` and newlines.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from harness.gate import GateVerdict, RuleVerdict
+from harness.records import canonical_json
+from harness.store import atomic_write_bytes, atomic_write_text
+
+STATUS_MARK = {"pass": "✅ pass", "fail": "❌ FAIL", "error": "⚠️ error"}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _p(verdict: RuleVerdict) -> str:
+    if verdict.p_adjusted is not None:
+        return f"{verdict.p_adjusted:.3g}"
+    if verdict.test is not None:
+        return verdict.test.method
+    return "—"
+
+
+def rows(verdict: GateVerdict) -> list[list[str]]:
+    """The table both the terminal and markdown show: one row per rule."""
+    return [
+        [
+            STATUS_MARK[r.status],
+            r.rule.name,
+            _fmt(r.baseline),
+            _fmt(r.candidate),
+            "—" if r.change is None else f"{r.change:+.4g}",
+            _p(r),
+            r.message,
+        ]
+        for r in verdict.rules
+    ]
+
+
+HEADERS = ["status", "rule", "baseline", "candidate", "change", "p (adj.)", "detail"]
+
+
+def print_table(verdict: GateVerdict, console: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    table = Table(title=f"harness gate: {verdict.status.upper()}", show_lines=False)
+    for h in HEADERS:
+        table.add_column(h, overflow="fold")
+    for row in rows(verdict):
+        # rich.Text: record-derived strings are shown literally, never parsed as markup.
+        table.add_row(*(Text(cell) for cell in row))
+    console.print(table)
+    for note in verdict.notes:
+        console.print(Text(f"note: {note}"))
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def markdown(verdict: GateVerdict) -> str:
+    head = {"pass": "✅ passed", "fail": "❌ failed", "error": "⚠️ could not decide"}[verdict.status]
+    lines = [
+        f"## harness gate {head}",
+        "",
+        f"Baseline `{_md_cell(verdict.baseline)}` → candidate `{_md_cell(verdict.candidate)}`, "
+        f"policy `{_md_cell(verdict.policy)}`, correction: {verdict.correction}.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join("---" for _ in HEADERS) + "|",
+    ]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows(verdict)]
+    if verdict.notes:
+        lines += ["", "**Notes**", ""] + [f"- {_md_cell(n)}" for n in verdict.notes]
+    return "\n".join(lines) + "\n"
+
+
+def junit_xml(verdict: GateVerdict) -> bytes:
+    failures = sum(r.status == "fail" for r in verdict.rules)
+    errors = sum(r.status == "error" for r in verdict.rules)
+    suites = ET.Element(
+        "testsuites",
+        name="harness gate",
+        tests=str(len(verdict.rules)),
+        failures=str(failures),
+        errors=str(errors),
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="harness gate",
+        tests=str(len(verdict.rules)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        time="0",
+    )
+    props = ET.SubElement(suite, "properties")
+    for name, value in (
+        ("baseline", verdict.baseline),
+        ("candidate", verdict.candidate),
+        ("policy", verdict.policy),
+        ("correction", verdict.correction),
+    ):
+        ET.SubElement(props, "property", name=name, value=value)
+    for r in verdict.rules:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"gate.{r.rule.metric.suite}", name=r.rule.name, time="0"
+        )
+        if r.status == "fail":
+            ET.SubElement(case, "failure", message=r.message, type="regression").text = r.message
+        elif r.status == "error":
+            ET.SubElement(case, "error", message=r.message, type="error").text = r.message
+        else:
+            ET.SubElement(case, "system-out").text = r.message
+    ET.indent(suites)
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def write_outputs(
+    verdict: GateVerdict,
+    *,
+    junit: Path | None = None,
+    markdown_file: Path | None = None,
+    json_file: Path | None = None,
+) -> None:
+    """Write the requested files; append the markdown to $GITHUB_STEP_SUMMARY when it is set."""
+    if junit is not None:
+        atomic_write_bytes(junit, junit_xml(verdict))
+    md = markdown(verdict)
+    if markdown_file is not None:
+        atomic_write_text(markdown_file, md)
+    if json_file is not None:
+        atomic_write_text(json_file, canonical_json(verdict.to_json()))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with Path(summary).open("a", encoding="utf-8") as handle:
+            handle.write(md)
