@@ -88,6 +88,11 @@ class Suite(ABC):
     version: ClassVar[str]
     Params: ClassVar[type[SuiteParams]]
     description: ClassVar[str] = ""
+    # Parameters that make the suite quick on a tiny model; the registry-wide conformance test
+    # (tests/test_suite_contract.py) runs every suite with them.
+    smoke_params: ClassVar[dict[str, Any]] = {}
+    # Metrics that measure the machine rather than the model (excluded from determinism checks).
+    timing_metrics: ClassVar[bool] = False
 
     def __init__(self, *, params: SuiteParams) -> None:
         self.params = params

@@ -1,0 +1,95 @@
+"""Conformance over the registry: every registered suite meets the same contract.
+
+Runs each suite through the real runner on the tiny fixture BERT: the record validates and
+round-trips, two runs give the same metrics and per-example bytes, a run whose per-example file
+lost its tail (and whose last line is torn) resumes to the same result, and bad parameters are
+refused with their config path.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import registry
+from harness.config import parse_run_config
+from harness.errors import ConfigError
+from harness.records import RECORD_FILE, dump_record, load_record
+from harness.runner import execute
+
+SUITES = registry.suites.names()
+
+
+def write_run(tmp_path: Path, model: Path, data: Path, suite: str, params: dict[str, Any]) -> Path:
+    run = tmp_path / f"{suite}.yaml"
+    run.write_text(
+        json.dumps(
+            {
+                "name": f"contract-{suite}",
+                "seed": 1,
+                "threads": 1,
+                "dataset": {"path": str(data), "columns": {"id": "id", "groups": ["group"]}, "labels": ["neg", "pos"], "split_fractions": {"train": 0.5, "test": 0.5}, "max_examples": 16},
+                "model": {"path": str(model), "max_length": 32, "batch_size": 8},
+                "suites": [{"name": suite, "params": params}],
+            }
+        )
+    )
+    return run
+
+
+def comparable(record: Any, timing: bool) -> list[dict[str, Any]]:
+    out = []
+    for s in record.suites:
+        d = s.model_dump(mode="json", exclude={"wall_time_s"})
+        if timing:
+            d.pop("metrics")
+            d.pop("details")
+        out.append(d)
+    return out
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_csv: Path) -> None:
+    cls = registry.suites.get(name)
+    if cls.unavailable_reason():
+        pytest.skip(f"{name}: {cls.unavailable_reason()}")
+    run = write_run(tmp_path, tiny_model_dir, tiny_csv, name, cls.smoke_params)
+    a = execute(run, out_dir=tmp_path / "a")
+    assert a.record.status == "complete", a.record.suites[0].error
+    suite = a.record.suites[0]
+    assert suite.status == "ok" and suite.metrics and suite.version == cls.version
+    assert (a.run_dir / RECORD_FILE).read_text() == dump_record(load_record(a.run_dir))
+    for m in suite.metrics:
+        assert m.value is None or isinstance(m.value, float)
+        if m.ci_low is not None and m.ci_high is not None and m.value is not None:
+            assert m.ci_low <= m.ci_high
+
+    b = execute(run, out_dir=tmp_path / "b")
+    assert comparable(a.record, cls.timing_metrics) == comparable(b.record, cls.timing_metrics)
+    if suite.examples_file and not cls.timing_metrics:
+        assert (a.run_dir / suite.examples_file).read_bytes() == (b.run_dir / suite.examples_file).read_bytes()
+
+    if suite.examples_file:
+        # Lose the tail: keep half the rows plus a torn line, mark the record incomplete, resume.
+        path = b.run_dir / suite.examples_file
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[: len(lines) // 2]) + lines[-1][: max(1, len(lines[-1]) // 2)])
+        record = json.loads((b.run_dir / RECORD_FILE).read_text())
+        record["status"] = "incomplete"
+        record["suites"] = []
+        (b.run_dir / RECORD_FILE).write_text(json.dumps(record))
+        c = execute(run, out_dir=b.run_dir)
+        assert c.record.status == "complete"
+        assert comparable(a.record, cls.timing_metrics) == comparable(c.record, cls.timing_metrics)
+        if not cls.timing_metrics:
+            assert (a.run_dir / suite.examples_file).read_bytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_suite_refuses_unknown_params(name: str) -> None:
+    raw = {"dataset": {"name": "rotten-tomatoes"}, "model": {"artifact": "minilm-l6"}, "suites": [{"name": name, "params": {"no_such_param": 1}}]}
+    with pytest.raises(ConfigError, match=r"suites\[0\]\.params\.no_such_param: unknown key"):
+        parse_run_config(raw, source="contract.yaml")
