@@ -24,7 +24,8 @@ def _ratios(config: pytest.Config) -> list[dict[str, Any]]:
             continue
         role = bench.extra_info.get("role")
         group = groups.setdefault(bench.group or bench.name, {"ours": None, "peers": {}})
-        median = bench.stats.stats.median
+        stats = bench.stats
+        median = getattr(stats, "stats", stats).median  # pytest-benchmark 4 nests Stats, 5 does not
         if role == "ours":
             group["ours"] = (bench.name, median)
         elif role == "peer":
