@@ -161,8 +161,23 @@ class ExampleLog:
         self._rows[key] = dict(row)
 
     def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append a batch of finished rows with one fsync (a batch is all-or-torn-tail, never lost)."""
+        assert self._handle is not None, "ExampleLog.open() first"
+        fresh: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for row in rows:
-            self.append(row)
+            key = str(row["id"])
+            if key in self._rows or key in seen:
+                continue
+            seen.add(key)
+            fresh.append(dict(row))
+        if not fresh:
+            return
+        self._handle.write("".join(example_line(r) + "\n" for r in fresh))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        for r in fresh:
+            self._rows[str(r["id"])] = r
 
     def rows_in_order(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         return [self._rows[i] for i in ids if i in self._rows]

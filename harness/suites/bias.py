@@ -1,0 +1,346 @@
+"""Bias suite: Fairlearn group metrics on sensitive columns, template tests with identity
+fillers, and counterfactual swaps on the evaluation texts.
+
+* Group metrics (when the dataset has sensitive columns): see ``harness.bias.groups``; they use
+  the runner's shared predictions, never a second forward pass.
+* Template tests (no demographic column needed): templates x fillers (census first names by
+  gender and race/ethnicity, identity terms); see ``harness.bias.template_tests``.
+* Swaps: gender words and names in evaluation texts replaced by counterparts; flip rate and |Δp|.
+
+The positive class is ``positive_label`` (default: the last label name, e.g. 'fresh' or 'pos');
+"score" is the model's probability of that class. Per-example rows (``examples/bias.jsonl``):
+
+* ``kind: template`` — id, template, category, group, filler, text, score, predicted, positive
+* ``kind: swap`` — id, swap, example_id, original, swapped, replacements, score_original,
+  score_swapped, delta_p (swapped − original), abs_delta_p, predicted_original,
+  predicted_swapped, flipped
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from harness import registry
+from harness.bias.swaps import Scorer, run_swaps
+from harness.data import Dataset
+from harness.errors import ConfigError
+from harness.models.base import ModelAdapter
+from harness.records import Metric, Resource
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
+
+KEY = "suites[bias].params"
+
+
+class BiasParams(SuiteParams):
+    positive_label: str | None = Field(
+        default=None, description="Positive class; default: the last label name."
+    )
+    sensitive_columns: list[str] | None = Field(
+        default=None,
+        description="Dataset group columns to compare; default: all of dataset.columns.groups.",
+    )
+    intersectional: bool = Field(
+        default=True, description="With several columns, also compare their intersections."
+    )
+    min_group_size: int = Field(
+        default=30, ge=1, description="Smaller groups are reported but left out of gaps."
+    )
+    n_boot: int = Field(
+        default=200, ge=0, le=10_000, description="Bootstrap resamples for CIs (0: none)."
+    )
+    templates: bool = Field(default=True, description="Run the template tests.")
+    template_file: str | None = Field(
+        default=None, description="YAML template set replacing the built-in one."
+    )
+    extra_templates: list[str] = Field(
+        default_factory=list, description="More template sentences with {person}."
+    )
+    builtin_fillers: bool = Field(
+        default=True, description="Use the built-in identity-term categories."
+    )
+    census_names: bool = Field(
+        default=True,
+        description="Use census first names (template category 'first_name' and name swaps).",
+    )
+    filler_files: list[str] = Field(
+        default_factory=list, description="Extra filler YAML files (same format)."
+    )
+    extra_fillers: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="Inline filler categories: {category: {group: [phrases]}}.",
+    )
+    categories: list[str] | None = Field(
+        default=None, description="Keep only these filler categories."
+    )
+    names_per_group: int = Field(
+        default=5, ge=1, le=200, description="Census names per gender x race cell."
+    )
+    min_race_share: float = Field(
+        default=0.6, gt=0.5, le=1.0, description="Least race/ethnicity share of a name."
+    )
+    min_gender_share: float = Field(
+        default=0.95, gt=0.5, le=1.0, description="Least sex share of a name."
+    )
+    n_perm: int = Field(default=1000, ge=99, le=100_000, description="Permutations per test.")
+    alpha: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description="Significance level (after Holm)."
+    )
+    min_gap: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="Least |mean score gap| for two template groups to differ.",
+    )
+    swaps: bool = Field(
+        default=True, description="Run counterfactual swaps on the evaluation texts."
+    )
+    swap_max_examples: int | None = Field(
+        default=None, ge=1, description="Scan a deterministic sample only."
+    )
+    swap_names_per_group: int = Field(
+        default=50, ge=1, le=1000, description="Census names per cell for swaps."
+    )
+    top_k: int = Field(
+        default=5, ge=0, le=100, description="Worst templates / swaps kept as examples."
+    )
+
+
+@registry.suites.register("bias")
+class BiasSuite(Suite):
+    name = "bias"
+    version = "1.0"
+    Params = BiasParams
+    # Offline and quick: no census download, two small filler categories, small resamples.
+    smoke_params: ClassVar[dict[str, Any]] = {
+        "census_names": False,
+        "categories": ["religion", "gender_word"],
+        "min_group_size": 2,
+        "n_boot": 20,
+        "n_perm": 400,
+    }
+    description = (
+        "Fairlearn group metrics, EEC-style template tests with identity "
+        "fillers, counterfactual swaps"
+    )
+
+    def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
+        p = self.params
+        assert isinstance(p, BiasParams)
+        labels = tuple(model.label_names)
+        positive = p.positive_label if p.positive_label is not None else labels[-1]
+        if positive not in labels:
+            raise ConfigError(
+                f"{KEY}.positive_label: {positive!r} is not a label of the model "
+                f"({', '.join(labels)})"
+            )
+        out = SuiteOutcome(metrics=[], details={"positive_label": positive})
+        out.departures += [
+            "template CIs resample templates (cluster bootstrap via harness.stats), not "
+            "Fairlearn's i.i.d. bootstrap over instances, which ignores that instances of "
+            "one template are correlated",
+            "equalized-odds CIs: percentile bootstrap via harness.stats (Fairlearn has no CI "
+            "for them); bootstrap CIs of max - min gaps are biased upwards for small groups",
+            "counterfactual swaps always map 'her' to 'his' (possessive reading)",
+        ]
+        order: list[str] = []
+        table = None
+        if p.census_names and (p.templates or p.swaps):
+            from harness.bias.names import load_name_table
+
+            table = load_name_table(
+                per_group=max(p.names_per_group, p.swap_names_per_group),
+                min_race_share=p.min_race_share,
+                min_gender_share=p.min_gender_share,
+            )
+        # Template and filler lists are read (and refused) before any computation.
+        lists = self._categories(table) if p.templates else None
+        self._groups(data, ctx, labels.index(positive), out)
+        scorer = Scorer(model, labels.index(positive), ctx)
+        if lists is not None:
+            order += self._templates(lists, scorer, ctx, out)
+        else:
+            out.details["templates"] = {"skipped": "params.templates is false"}
+        if p.swaps:
+            order += run_swaps(p, data, table, scorer, ctx, out)
+        out.example_order = order
+        out.resources = list({r.name: r for r in reversed(out.resources)}.values())[
+            ::-1
+        ]  # first wins
+        return out
+
+    def _groups(self, data: Dataset, ctx: SuiteContext, pos: int, out: SuiteOutcome) -> None:
+        from harness.bias.groups import check_columns, group_metrics
+
+        p = self.params
+        assert isinstance(p, BiasParams)
+        columns = (
+            list(p.sensitive_columns) if p.sensitive_columns is not None else sorted(data.groups)
+        )
+        if not columns:
+            out.details["groups"] = {"skipped": "the dataset has no sensitive (group) columns"}
+            return
+        check_columns(data.groups, columns)
+        preds = ctx.predictions()
+        where = {i: k for k, i in enumerate(preds.ids)}
+        missing = [i for i in data.ids if i not in where]
+        if missing:
+            raise ConfigError(
+                f"bias: {len(missing)} evaluation ids have no shared prediction (first: "
+                f"{missing[0]!r})"
+            )
+        rows = np.array([where[i] for i in data.ids], dtype=np.int64)
+        y_true = (np.asarray(data.labels, dtype=np.int64) == pos).astype(np.int64)
+        y_pred = (preds.probabilities[rows].argmax(axis=1) == pos).astype(np.int64)
+        sets = [[c] for c in columns] + ([columns] if p.intersectional and len(columns) > 1 else [])
+        details: dict[str, Any] = {}
+        for cols in sets:
+            res = group_metrics(
+                y_true=y_true,
+                y_pred=y_pred,
+                sensitive=data.groups,
+                columns=cols,
+                min_group_size=p.min_group_size,
+                n_boot=p.n_boot,
+                seed=ctx.seed,
+            )
+            out.metrics += res.metrics
+            out.warnings += res.warnings
+            details[res.key] = res.details
+        out.details["groups"] = details
+
+    def _categories(self, table: Any) -> tuple[list[Any], list[Any], list[Resource], Any]:
+        from harness.bias.fillers import (
+            builtin_categories,
+            load_filler_file,
+            parse_filler_data,
+            select_categories,
+        )
+        from harness.bias.templates import builtin_templates, load_template_file, parse_templates
+
+        p = self.params
+        assert isinstance(p, BiasParams)
+        if p.template_file is not None:
+            templates, t_res = load_template_file(Path(p.template_file), key=f"{KEY}.template_file")
+        else:
+            templates, t_res = builtin_templates()
+        resources = [t_res]
+        if p.extra_templates:
+            extra = parse_templates(
+                {
+                    "templates": [
+                        {"id": f"user-{i:03d}", "text": t} for i, t in enumerate(p.extra_templates)
+                    ]
+                },
+                where=f"{KEY}.extra_templates",
+            )
+            templates = [*templates, *extra]
+            resources.append(
+                Resource(name="run-file-templates", source=f"run file ({KEY}.extra_templates)")
+            )
+        cats = [table.category(p.names_per_group)] if p.census_names and table is not None else []
+        cats += builtin_categories() if p.builtin_fillers else []
+        for i, file in enumerate(p.filler_files):
+            cats += load_filler_file(Path(file), key=f"{KEY}.filler_files[{i}]")
+        if p.extra_fillers:
+            inline = {"categories": {c: {"groups": g} for c, g in p.extra_fillers.items()}}
+            user = Resource(name="run-file-fillers", source=f"run file ({KEY}.extra_fillers)")
+            cats += parse_filler_data(inline, where=f"{KEY}.extra_fillers", resource=user)
+        cats = select_categories(cats, p.categories, key=f"{KEY}.categories")
+        if not cats:
+            raise ConfigError(
+                f"{KEY}: the template tests have no filler categories (all sources turned off)"
+            )
+        resources += [c.resource for c in cats]
+        return templates, cats, resources, table
+
+    def _templates(
+        self, lists: Any, scorer: Scorer, ctx: SuiteContext, out: SuiteOutcome
+    ) -> list[str]:
+        from harness.bias.template_tests import ProbeSettings, analyse_category, build_instances
+
+        p = self.params
+        assert isinstance(p, BiasParams)
+        templates, cats, resources, table = lists
+        out.resources += resources
+        settings = ProbeSettings(
+            n_boot=p.n_boot,
+            n_perm=p.n_perm,
+            alpha=p.alpha,
+            min_gap=p.min_gap,
+            seed=ctx.seed,
+            top_k=p.top_k,
+        )
+        if table is not None and p.census_names:
+            short = [
+                f"{g}/{r}"
+                for (g, r), names in table.cells.items()
+                if len(names) < p.names_per_group
+            ]
+            if short:
+                out.warnings.append(
+                    f"census names: fewer than {p.names_per_group} names qualify in "
+                    f"{', '.join(short)}"
+                )
+        per_cat = {c.name: build_instances(templates, c) for c in cats}
+        every = [i for c in cats for i in per_cat[c.name]]
+        rows = scorer.score_rows(
+            [i.id for i in every],
+            [i.text for i in every],
+            lambda k, score, label: {
+                "id": every[k].id,
+                "kind": "template",
+                "template": every[k].template,
+                "category": every[k].category,
+                "group": every[k].group,
+                "filler": every[k].filler,
+                "text": every[k].text,
+                "score": score,
+                "predicted": label,
+                "positive": label == scorer.positive_name,
+            },
+        )
+        details: dict[str, Any] = {
+            "templates": [t.id for t in templates],
+            "n_instances": len(every),
+            "categories": {},
+        }
+        gaps: list[float] = []
+        n_sig = 0
+        for c in cats:
+            inst = per_cat[c.name]
+            got = [rows[i.id] for i in inst]
+            m, d, w = analyse_category(
+                c,
+                inst,
+                [r["score"] for r in got],
+                [int(r["positive"]) for r in got],
+                [r["predicted"] for r in got],
+                settings,
+            )
+            out.metrics += m
+            out.warnings += w
+            details["categories"][c.name] = d
+            gap = next(x.value for x in m if x.name == f"templates.{c.name}.score_gap")
+            gaps += [gap] if gap is not None else []
+            n_sig += len(d["flagged_groups"])
+        out.metrics += [
+            Metric(
+                name="templates.max_score_gap",
+                value=max(gaps) if gaps else None,
+                higher_is_better=False,
+                description="Largest mean-score gap between groups of any filler category.",
+            ),
+            Metric(
+                name="templates.n_flagged_groups",
+                value=n_sig,
+                higher_is_better=False,
+                description="Filler groups that differ from most other groups of their "
+                f"category (pairwise Holm p < {p.alpha} and |gap| >= {p.min_gap}).",
+            ),
+        ]
+        out.details["templates"] = details
+        return [i.id for i in every]
