@@ -170,7 +170,7 @@ def list_(
             )
             reason = cls.unavailable_reason()
             table.add_row(name, cls.version, params, "ok" if reason is None else f"unavailable: {reason}")
-            for extra_name, extra_reason in getattr(cls, "component_status", dict)().items():
+            for extra_name, extra_reason in cls.component_status().items():
                 table.add_row(f"  {name}/{extra_name}", "", "", "ok" if extra_reason is None else f"unavailable: {extra_reason}")
         out.print(table)
     if what not in ("all", "artifacts", "suites"):

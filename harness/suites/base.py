@@ -102,6 +102,11 @@ class Suite(ABC):
         """Why this suite cannot run on this machine, or None."""
         return None
 
+    @classmethod
+    def component_status(cls) -> dict[str, str | None]:
+        """Named parts of the suite (e.g. attack recipes): None when usable here, else why not."""
+        return {}
+
     @abstractmethod
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
         """Evaluate ``model`` on ``data``; write per-example rows through ``ctx.examples``."""

@@ -1,0 +1,429 @@
+"""The one module that touches TextAttack.
+
+Importing TextAttack has side effects: it calls ``nltk.download`` for six resources unless the
+marker file ``post_install_check_3`` exists in its cache folder, it needs NLTK's stopwords at
+import time, it writes ``TOKENIZERS_PARALLELISM`` (and, when ``TA_CACHE_DIR`` is set,
+``HF_HOME``, ``XDG_CACHE_HOME``, ``TFHUB_CACHE_DIR``, ``PYTORCH_TRANSFORMERS_CACHE``) into the
+environment, ``Attacker`` seeds ``random``/numpy/torch globally, and its logger talks at INFO.
+Here we set up what it needs explicitly (a marker in the harness cache, NLTK data paths that
+point at verified artifacts, an NLTK downloader that never reaches the network), restore every
+environment variable and RNG state it changes, and keep its logger quiet.
+
+Recipes are built by TextAttack's own recipe classes; resources that would be downloaded
+(counter-fitted embeddings, TF-Hub USE, NLTK's tagger) are substituted while the recipe is built,
+so thresholds, stopword lists and search methods stay exactly the recipe's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from harness.artifacts import cache_root
+from harness.errors import ConfigError
+from harness.robust.recipes import RECIPES
+from harness.robust.resources import AttackResources, PosTagger, SentenceEncoder
+from harness.robust.victim import AttackTimeout, VictimWrapper
+
+MARKER = "post_install_check_3"
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+# textattack.shared.utils.install owns the logger TextAttack writes through (its own level, no
+# propagation), so the parent "textattack" logger alone would not quiet it.
+_QUIET_LOGGERS = ("textattack", "textattack.shared.utils.install", "flair", "stanza", "gensim")
+_textattack: ModuleType | None = None
+
+RESULT_TYPES = {
+    "SuccessfulAttackResult": "succeeded",
+    "FailedAttackResult": "failed",
+    "SkippedAttackResult": "skipped",
+    "MaximizedAttackResult": "succeeded",
+}
+
+
+# ----------------------------------------------------------------- containment
+@contextlib.contextmanager
+def preserved_environment(overrides: dict[str, str] | None = None) -> Iterator[None]:
+    """Apply ``overrides``, then put every environment variable back as it was."""
+    before = dict(os.environ)
+    os.environ.update(overrides or {})
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        for key, value in before.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def rng_scope(seed: int | None) -> Iterator[None]:
+    """Seed random/numpy/torch like TextAttack's ``set_seed`` and restore their states after."""
+    import torch
+
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    try:
+        if seed is not None:
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+def _offline_nltk_download(info_or_id: Any = None, *args: Any, **kwargs: Any) -> bool:
+    """Stand-in for ``nltk.download``: reports whether the resource is already on the data path,
+    never fetches. ``WordSwapWordNet`` asks for 'omw-1.4', which English WordNet does not need."""
+    import nltk
+
+    name = str(info_or_id or "")
+    for sub in ("corpora", "taggers", "tokenizers"):
+        with contextlib.suppress(LookupError):
+            nltk.data.find(f"{sub}/{name}")
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def offline_nltk(resources: AttackResources) -> Iterator[None]:
+    """Point NLTK at our artifacts and replace its downloader while TextAttack code runs."""
+    import nltk
+
+    for root in (resources.stopwords_root, resources.wordnet_root):
+        if str(root) not in nltk.data.path:
+            # Kept after the block: WordNet and stopwords load lazily during attacks.
+            nltk.data.path.insert(0, str(root))
+    original = nltk.download
+    nltk.download = _offline_nltk_download
+    try:
+        yield
+    finally:
+        nltk.download = original
+
+
+def quiet_loggers() -> None:
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def textattack_cache_dir() -> Path:
+    folder = cache_root() / "textattack"
+    folder.mkdir(parents=True, exist_ok=True)
+    # The marker tells TextAttack its post-install downloads are done; the resources they would
+    # fetch come from the artifact catalog instead.
+    (folder / MARKER).touch(exist_ok=True)
+    return folder
+
+
+def load_textattack(resources: AttackResources) -> ModuleType:
+    """Import TextAttack once, contained. Returns the module."""
+    global _textattack
+    if _textattack is not None:
+        return _textattack
+    env = {"TA_CACHE_DIR": str(textattack_cache_dir()), **_OFFLINE_ENV}
+    with (
+        preserved_environment(env),
+        offline_nltk(resources),
+        rng_scope(None),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        import textattack
+
+    quiet_loggers()
+    module: ModuleType = textattack
+    _textattack = module
+    return module
+
+
+# ----------------------------------------------------------------- substitutes
+def _wordnet_antonyms(word: str) -> set[str]:
+    from nltk.corpus import wordnet
+
+    return {
+        antonym.name().lower()
+        for synset in wordnet.synsets(word)
+        for lemma in synset.lemmas()
+        for antonym in lemma.antonyms()
+    }
+
+
+def victim_vocabulary(victim: VictimWrapper) -> tuple[list[str], Any]:
+    """Whole-word vocabulary tokens of the victim and their input-embedding rows (numpy)."""
+    tokenizer = getattr(victim.adapter, "tokenizer", None)
+    model = getattr(victim.adapter, "model", None)
+    if tokenizer is None or model is None:
+        raise ConfigError("robustness: word-swap embedding recipes need a torch model adapter (HF)")
+    special = set(getattr(tokenizer, "all_special_tokens", []))
+    vocab = tokenizer.get_vocab()
+    pairs = sorted(
+        (idx, tok)
+        for tok, idx in vocab.items()
+        if tok not in special and tok.isalpha() and tok.isascii() and len(tok) > 1
+    )
+    weights = model.get_input_embeddings().weight.detach().cpu().numpy()
+    ids = [i for i, _ in pairs]
+    return [t for _, t in pairs], np.asarray(weights[ids], dtype=np.float32)
+
+
+def make_word_embedding(victim: VictimWrapper) -> Any:
+    """A TextAttack ``WordEmbedding`` over the victim's whole-word input embeddings whose
+    nearest neighbours exclude WordNet antonyms (embedding neighbours of 'good' include 'bad')."""
+    from textattack.shared import WordEmbedding
+
+    words, matrix = victim_vocabulary(victim)
+
+    class VictimWordEmbedding(WordEmbedding):  # type: ignore[misc]
+        def nearest_neighbours(self, index: Any, topn: int) -> list[int]:
+            if isinstance(index, str):
+                index = self._word2index[index]
+            if index in self._nn_cache:
+                return list(self._nn_cache[index][:topn])
+            dist = np.linalg.norm(self.embedding_matrix - self.embedding_matrix[index], axis=1)
+            order = np.argsort(dist, kind="stable")
+            antonyms = _wordnet_antonyms(self._index2word[index])
+            nn = [int(j) for j in order if j != index and self._index2word[int(j)] not in antonyms]
+            self._nn_cache[index] = nn[: max(topn, 64)]
+            return nn[:topn]
+
+    return VictimWordEmbedding(
+        embedding_matrix=matrix,
+        word2index={w: i for i, w in enumerate(words)},
+        index2word=dict(enumerate(words)),
+    )
+
+
+def make_sentence_encoder_class(encoder: SentenceEncoder) -> type:
+    from textattack.constraints.semantics.sentence_encoders import (
+        SentenceEncoder as TASentenceEncoder,
+    )
+
+    class NumpyUniversalSentenceEncoder(TASentenceEncoder):  # type: ignore[misc]
+        """Same signature as TextAttack's ``UniversalSentenceEncoder``; encodes with USE-m v3."""
+
+        def __init__(
+            self,
+            threshold: float = 0.8,
+            large: bool = False,
+            metric: str = "angular",
+            **kwargs: Any,
+        ) -> None:
+            super().__init__(threshold=threshold, metric=metric, **kwargs)
+            self.large = large
+
+        def encode(self, sentences: Sequence[str]) -> Any:
+            return encoder.encode(list(sentences))
+
+    return NumpyUniversalSentenceEncoder
+
+
+def make_pos_class(tagger: PosTagger) -> type:
+    from textattack.constraints.grammaticality import PartOfSpeech
+
+    class PatternPartOfSpeech(PartOfSpeech):  # type: ignore[misc]
+        """``PartOfSpeech`` with the universal tags from pattern's tagger."""
+
+        def _get_pos(self, before_ctx: list[str], word: str, after_ctx: list[str]) -> str:
+            words = [*before_ctx, word, *after_ctx]
+            key = " ".join(words)
+            if key in self._pos_tag_cache:
+                tags = self._pos_tag_cache[key]
+            else:
+                tags = tagger.tag(words)
+                self._pos_tag_cache[key] = tags
+            return str(tags[len(before_ctx)])
+
+    return PatternPartOfSpeech
+
+
+@contextlib.contextmanager
+def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
+    original = getattr(target, name)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        setattr(target, name, original)
+
+
+@contextlib.contextmanager
+def substitutes(
+    module: ModuleType, victim: VictimWrapper, resources: AttackResources
+) -> Iterator[None]:
+    """While a recipe builds: our embeddings, sentence encoder and POS tagger in place of the
+    downloads TextAttack would make."""
+    from textattack.shared import WordEmbedding
+
+    stack = contextlib.ExitStack()
+    with stack:
+        needs_embedding = "WordSwapEmbedding" in vars(module) or "WordEmbeddingDistance" in vars(
+            module
+        )
+        if needs_embedding:
+            embedding = make_word_embedding(victim)
+            stack.enter_context(
+                _patched(
+                    WordEmbedding, "counterfitted_GLOVE_embedding", staticmethod(lambda: embedding)
+                )
+            )
+        if "UniversalSentenceEncoder" in vars(module):
+            cls = make_sentence_encoder_class(SentenceEncoder(resources.encoder_dir))
+            stack.enter_context(_patched(module, "UniversalSentenceEncoder", cls))
+        if "PartOfSpeech" in vars(module):
+            stack.enter_context(
+                _patched(module, "PartOfSpeech", make_pos_class(PosTagger(resources.tagger_dir)))
+            )
+        # Stopwords need no substitute: NLTK's reader finds corpora/stopwords/english in our
+        # artifact on the data path (recipes with their own list, like TextFooler, keep it).
+        yield
+
+
+# ----------------------------------------------------------------- attacks
+def build_attack(
+    recipe: str, victim: VictimWrapper, resources: AttackResources, *, query_budget: int | None
+) -> Any:
+    """A TextAttack ``Attack`` for ``recipe`` with offline resources."""
+    spec = RECIPES.get(recipe)
+    if spec is None or spec.unavailable:
+        raise ConfigError(
+            f"robustness: recipe {recipe!r} cannot run here: "
+            f"{spec.unavailable if spec else 'unknown recipe'}"
+        )
+    ta = load_textattack(resources)
+    recipe_cls = getattr(ta.attack_recipes, spec.textattack_class)
+    module = __import__(recipe_cls.__module__, fromlist=["_"])
+    with offline_nltk(resources), substitutes(module, victim, resources), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attack = recipe_cls.build(victim)
+    if query_budget:
+        attack.goal_function.query_budget = query_budget
+    quiet_loggers()
+    return attack
+
+
+def words_perturbed_pct(result: Any) -> float | None:
+    """Share of words changed, in percent (TextAttack's own 'perturbed word %' definition)."""
+    if type(result).__name__ not in ("SuccessfulAttackResult", "MaximizedAttackResult"):
+        return None
+    original = result.original_result.attacked_text
+    changed = len(original.all_words_diff(result.perturbed_result.attacked_text))
+    return 100.0 * changed / max(len(original.words), 1)
+
+
+def result_fields(result: Any) -> dict[str, Any]:
+    """Plain-data view of a TextAttack ``AttackResult``."""
+    original, perturbed = result.original_result, result.perturbed_result
+    kind = RESULT_TYPES.get(type(result).__name__, type(result).__name__)
+    return {
+        "result": kind,
+        "original_text": original.attacked_text.text,
+        "perturbed_text": perturbed.attacked_text.text if kind == "succeeded" else None,
+        "original_pred": int(original.output),
+        "perturbed_pred": int(perturbed.output),
+        "scores_before": [float(x) for x in original.raw_output.tolist()],
+        "scores_after": [float(x) for x in perturbed.raw_output.tolist()],
+        "queries": int(perturbed.num_queries),
+        "words_perturbed_pct": words_perturbed_pct(result),
+    }
+
+
+def attack_example(
+    attack: Any,
+    victim: VictimWrapper,
+    text: str,
+    label: int,
+    *,
+    seed: int,
+    time_budget_s: float | None,
+) -> dict[str, Any]:
+    """Attack one example from a clean state (caches cleared, RNG seeded) within its budget."""
+    attack.clear_cache()  # transformation caches would replay earlier random candidates
+    start = time.perf_counter()
+    with rng_scope(seed):
+        victim.set_deadline(time_budget_s)
+        try:
+            fields = result_fields(attack.attack(text, int(label)))
+        except AttackTimeout:
+            fields = {
+                "result": "timed_out",
+                "original_text": text,
+                "perturbed_text": None,
+                "original_pred": None,
+                "perturbed_pred": None,
+                "scores_before": None,
+                "scores_after": None,
+                "queries": int(attack.goal_function.num_queries),
+                "words_perturbed_pct": None,
+            }
+        finally:
+            victim.set_deadline(None)
+    fields["seconds"] = time.perf_counter() - start
+    return fields
+
+
+def attacker_run(
+    attack: Any, text: str, label: int, *, seed: int, query_budget: int | None
+) -> dict[str, Any]:
+    """TextAttack's own ``Attacker`` on one example (the reference the suite is checked against)."""
+    assert _textattack is not None, "load_textattack first"
+    ta = _textattack
+    dataset = ta.datasets.Dataset([(text, int(label))])
+    args = ta.AttackArgs(
+        num_examples=1,
+        random_seed=seed,
+        silent=True,
+        disable_stdout=True,
+        query_budget=query_budget,
+    )
+    with (
+        rng_scope(None),
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stderr(sink),
+        contextlib.redirect_stdout(sink),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")  # its summary table warns on empty slices
+        results = ta.Attacker(attack, dataset, args).attack_dataset()
+    quiet_loggers()
+    return result_fields(results[0])
+
+
+def stock_hf_wrapper(model: Any, tokenizer: Any) -> Any:
+    """TextAttack's stock wrapper (pads every batch to ``model_max_length``), for benchmarks."""
+    assert _textattack is not None, "load_textattack first"
+    return _textattack.models.wrappers.HuggingFaceModelWrapper(model, tokenizer)
+
+
+class PadToLongestWrapper:
+    """The stock wrapper's behaviour with padding to the longest item: no caching, no bucketing."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def __call__(self, text_list: Sequence[str]) -> Any:
+        import torch
+
+        enc = self.tokenizer(
+            list(text_list),
+            padding="longest",
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            return self.model(**enc).logits

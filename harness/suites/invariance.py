@@ -1,0 +1,190 @@
+"""Perturbation invariance: does the prediction survive typos, case, contractions, punctuation,
+whitespace and first-name swaps? No search, no TextAttack: one batched prediction per
+perturbation. Per perturbation: accuracy, flip rate and mean |Δp(true class)|, with 95% CIs.
+Flip rate and Δp are over the examples the perturbation actually changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from harness import registry
+from harness.records import Metric
+from harness.robust.perturb import PERTURBATIONS, perturb
+from harness.stats import bootstrap_mean_ci, wilson_interval
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
+    from harness.models.base import ModelAdapter
+
+
+class InvarianceParams(SuiteParams):
+    perturbations: list[str] = Field(
+        default_factory=lambda: list(PERTURBATIONS),
+        description=f"Perturbations to apply; known: {', '.join(PERTURBATIONS)}.",
+    )
+    n_examples: int | None = Field(
+        default=None, ge=1, description="Deterministic sample size; null = all."
+    )
+    seed: int | None = Field(
+        default=None, description="Sampling and perturbation seed; null = the run seed."
+    )
+    n_bootstrap: int = Field(
+        default=1000, ge=0, description="Bootstrap resamples for the mean |Δp| interval."
+    )
+
+    @field_validator("perturbations")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from harness.registry import did_you_mean
+
+        for name in value:
+            if name not in PERTURBATIONS:
+                raise ValueError(
+                    f"unknown perturbation {name!r}{did_you_mean(name, list(PERTURBATIONS))}; "
+                    f"known: {', '.join(PERTURBATIONS)}"
+                )
+        if not value:
+            raise ValueError("at least one perturbation is required")
+        return value
+
+
+def _rate(name: str, k: int, n: int, *, higher: bool, description: str) -> Metric:
+    ci = wilson_interval(k, n)
+    return Metric(
+        name=name,
+        value=k / n if n else None,
+        higher_is_better=higher,
+        ci_low=ci.low,
+        ci_high=ci.high,
+        ci_method="wilson" if n else None,
+        n=n,
+        description=description,
+    )
+
+
+@registry.suites.register("invariance")
+class InvarianceSuite(Suite):
+    name: ClassVar[str] = "invariance"
+    version: ClassVar[str] = "1.0"
+    Params: ClassVar[type[SuiteParams]] = InvarianceParams
+    description: ClassVar[str] = (
+        "Prediction stability under typos, case, contractions, punctuation, names"
+    )
+    smoke_params: ClassVar[dict[str, Any]] = {"n_bootstrap": 100}
+
+    def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
+        p: InvarianceParams = self.params  # type: ignore[assignment]
+        seed = ctx.seed if p.seed is None else p.seed
+        sample = data.sample(p.n_examples, seed)
+        labels = np.asarray(sample.labels)
+        clean = model.predict_proba(list(sample.texts))
+        clean_pred = clean.argmax(axis=1)
+        n = len(sample)
+        metrics = [
+            _rate(
+                "clean.accuracy",
+                int(np.sum(clean_pred == labels)),
+                n,
+                higher=True,
+                description="Accuracy on the unperturbed sample",
+            )
+        ]
+        details: dict[str, Any] = {"n_examples": n, "seed": seed, "perturbations": {}}
+        order: list[str] = []
+        for step, name in enumerate(p.perturbations):
+            texts = [
+                perturb(name, t, seed=seed, example_id=i)
+                for i, t in zip(sample.ids, sample.texts, strict=True)
+            ]
+            ids = [f"{name}:{i}" for i in sample.ids]
+            order += ids
+            done = ctx.examples.done
+            if all(i in done for i in ids):
+                probs = np.array([done[i]["scores_after"] for i in ids], dtype=np.float64)
+            else:
+                probs = model.predict_proba(texts)
+            pred = probs.argmax(axis=1)
+            changed = np.array([a != b for a, b in zip(texts, sample.texts, strict=True)])
+            flipped = (pred != clean_pred) & changed
+            delta = np.abs(probs[np.arange(n), labels] - clean[np.arange(n), labels])
+            for k, row_id in enumerate(ids):
+                if row_id not in done:
+                    ctx.examples.append(
+                        {
+                            "id": row_id,
+                            "perturbation": name,
+                            "example_id": sample.ids[k],
+                            "original_text": sample.texts[k],
+                            "perturbed_text": texts[k],
+                            "changed": bool(changed[k]),
+                            "label": int(labels[k]),
+                            "pred_before": int(clean_pred[k]),
+                            "pred_after": int(pred[k]),
+                            "scores_before": [float(x) for x in clean[k]],
+                            "scores_after": [float(x) for x in probs[k]],
+                            "flipped": bool(flipped[k]),
+                            "abs_delta_p_true": float(delta[k]),
+                        }
+                    )
+            n_changed = int(changed.sum())
+            ci = bootstrap_mean_ci(delta[changed], n_boot=p.n_bootstrap, seed=seed)
+            metrics += [
+                _rate(
+                    f"{name}.accuracy",
+                    int(np.sum(pred == labels)),
+                    n,
+                    higher=True,
+                    description=f"Accuracy after the '{name}' perturbation",
+                ),
+                _rate(
+                    f"{name}.flip_rate",
+                    int(flipped.sum()),
+                    n_changed,
+                    higher=False,
+                    description="Share of changed examples whose predicted label changed",
+                ),
+                Metric(
+                    name=f"{name}.mean_abs_delta_p_true",
+                    value=float(delta[changed].mean()) if n_changed else None,
+                    higher_is_better=False,
+                    ci_low=ci.low,
+                    ci_high=ci.high,
+                    ci_method=ci.method,
+                    n=n_changed,
+                    description="Mean |change in the true class's probability| "
+                    "over changed examples",
+                ),
+                Metric(
+                    name=f"{name}.n_changed",
+                    value=float(n_changed),
+                    higher_is_better=None,
+                    n=n,
+                    unit="examples",
+                    description="Examples the perturbation changed",
+                ),
+            ]
+            details["perturbations"][name] = {
+                "n_changed": n_changed,
+                "n_flipped": int(flipped.sum()),
+            }
+            ctx.progress(step + 1, len(p.perturbations))
+        warnings = [
+            f"{k}: changed no example of the sample"
+            for k, v in details["perturbations"].items()
+            if v["n_changed"] == 0
+        ]
+        return SuiteOutcome(
+            metrics=metrics,
+            warnings=warnings,
+            departures=[
+                "first-name swaps draw from a fixed list of 30 common given names, "
+                "not CheckList's lexicons"
+            ],
+            details=details,
+            example_order=order,
+        )
