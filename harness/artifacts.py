@@ -182,10 +182,11 @@ def extract_members(dist: Path, prefix: str, dest: Path) -> None:
                     continue
                 out = place(member.name)
                 if out is not None:
-                    src = tf.extractfile(member)
-                    assert src is not None
+                    extracted = tf.extractfile(member)
+                    if extracted is None:
+                        continue
                     out.parent.mkdir(parents=True, exist_ok=True)
-                    with out.open("wb") as dst:
+                    with extracted as src, out.open("wb") as dst:
                         shutil.copyfileobj(src, dst)
                     found += 1
     else:

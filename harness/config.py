@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from harness.errors import ConfigError
 from harness.registry import did_you_mean
@@ -273,7 +281,7 @@ def parse_run_config(raw: dict[str, Any], *, source: str) -> tuple[RunConfig, li
     except ValidationError as exc:
         messages.extend(validation_messages(exc, RunConfig))
     suite_params: list[Any] = []
-    specs = raw.get("suites") if isinstance(raw.get("suites"), list) else []
+    specs: list[Any] = raw["suites"] if isinstance(raw.get("suites"), list) else []
     for i, spec in enumerate(specs):
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             continue

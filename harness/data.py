@@ -57,7 +57,7 @@ class Dataset:
         h = hashlib.sha256()
         h.update(json.dumps(list(self.label_names)).encode())
         for i in range(len(self)):
-            row = [self.ids[i], self.texts[i], self.label_names[self.labels[i]]]
+            row: list[str | None] = [self.ids[i], self.texts[i], self.label_names[self.labels[i]]]
             row += [self.groups[c][i] for c in sorted(self.groups)]
             h.update(json.dumps(row, ensure_ascii=False).encode())
             h.update(b"\n")

@@ -163,7 +163,7 @@ def _predict_rows(model: Any, texts: tuple[str, ...], ids: tuple[str, ...], labe
             except Exception as exc:  # a model that raises on this input
                 probs_list.append(None)
                 failures[j] = f"model raised {type(exc).__name__}: {exc}"[:500]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j, ident in enumerate(ids):
         p = probs_list[j]
         reason = failures.get(j)
@@ -241,7 +241,7 @@ def execute(
         eval_data = bundle.get(config.dataset.eval_split).sample(config.dataset.max_examples, config.dataset.split_seed)
         model = load_model(config, bundle, base_dir=base_dir, cache_root=cache_root(), retrain=retrain, logger=logger)
         seed_everything(config.seed)
-        predictions = compute_predictions(model, eval_data, run_dir, progress_factory("predict", len(eval_data)))
+        compute_predictions(model, eval_data, run_dir, progress_factory("predict", len(eval_data)))
         n_truncated = _count_truncated(model, eval_data)
 
         names = [s.name for s in config.suites]

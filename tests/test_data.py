@@ -62,7 +62,7 @@ def test_jsonl_and_parquet(tmp_path: Path) -> None:
     assert {k: v.digest() for k, v in bundle.splits.items()} == {k: v.digest() for k, v in bundle2.splits.items()}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1, "text": "a", "label": "pos"}\n{oops\n')
-    with pytest.raises(DataError, match="bad.jsonl: row 2: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad\.jsonl: row 2: not valid JSON"):
         load_bundle(cfg(bad), base_dir=tmp_path)
 
 

@@ -130,7 +130,7 @@ class HFClassifier:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         weights = check_model_folder(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
         use_safetensors = all(w.suffix == ".safetensors" for w in weights)
         resolved = resolve_device(device)
@@ -152,7 +152,9 @@ class HFClassifier:
                 trust_remote_code=trust_remote_code,
                 **kwargs,
             )
-            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(  # type: ignore[no-untyped-call]
+                folder, local_files_only=True, trust_remote_code=trust_remote_code
+            )
         except OSError as exc:
             raise ModelError(f"{folder}: cannot load model or tokenizer ({exc})") from None
         model.eval().to(resolved)
@@ -220,8 +222,7 @@ class HFClassifier:
         mapping = enc.get("overflow_to_sample_mapping")
         if mapping is None:  # slow tokenizers: no overflow mapping; compare untruncated lengths
             full = self._tokenizer(list(texts), truncation=False, return_attention_mask=False)["input_ids"]
-            ids = [row[: self._max_length] for row in full]
-            return ids, [len(row) > self._max_length for row in full]
+            return [row[: self._max_length] for row in full], [len(row) > self._max_length for row in full]
         ids: list[list[int]] = []
         truncated: list[bool] = []
         for row, sample in zip(enc["input_ids"], mapping, strict=True):

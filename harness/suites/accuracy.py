@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from harness import registry
 from harness import metrics_classification as mc
+from harness import registry
 from harness.data import Dataset
 from harness.models.base import ModelAdapter
 from harness.records import Metric
