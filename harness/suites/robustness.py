@@ -179,6 +179,9 @@ class RobustnessSuite(Suite):
             on_result=record,
         )
         elapsed = time.perf_counter() - started
+        # How many attacks this invocation ran (vs. resumed) is run bookkeeping, not a result:
+        # it goes to the log so a resumed record equals an uninterrupted one.
+        ctx.logger.info("robustness: attacked %d (recipe, example) pairs in this invocation", len(jobs))
 
         done = ctx.examples.done
         order = [f"{r}:{eid}" for r in p.recipes for eid in sample.ids]
@@ -189,7 +192,6 @@ class RobustnessSuite(Suite):
             "seed": seed,
             "workers": workers,
             "attack_wall_time_s": elapsed,
-            "jobs_run": len(jobs),
             "clean_accuracy_from_warm_pass": float(
                 np.mean(clean.argmax(axis=1) == np.asarray(sample.labels))
             ),
