@@ -112,7 +112,7 @@ def load_model(config: RunConfig, bundle: DatasetBundle, *, base_dir: Path, cach
 
         result = run_finetune(
             config, bundle, cache_root=cache_root, retrain=retrain, threads=config.threads,
-            device=config.device, logger=logger,
+            device=config.device, logger=logger, base_dir=base_dir,
         )
         logger.info("fine-tuned checkpoint %s (cache hit: %s)", result.checkpoint, result.cache_hit)
         return HFClassifier.load(

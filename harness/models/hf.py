@@ -31,7 +31,10 @@ TOKENIZER_FILES = (
     "spiece.model",
     "added_tokens.json",
 )
-MODEL_FILES = ("config.json", "labels.json", "model_card.json")
+# The model card is not part of the identity: it holds wall times, so a digest over it could
+# never repeat. Weights, config, labels and tokenizer are.
+MODEL_FILES = ("config.json", "labels.json")
+ADAPTER_DIR = "adapter"  # a LoRA adapter saved unmerged (lora.merge: false) beside the base weights
 
 
 def resolve_device(requested: str) -> str:
@@ -75,6 +78,8 @@ def model_digest(folder: Path) -> tuple[str, list[FileDigest], str | None]:
     """Digest of weights + config + tokenizer files, and of the tokenizer files alone."""
     weights = [p for p in folder.iterdir() if p.is_file() and (p.suffix == ".safetensors" or p.suffix in PICKLE_SUFFIXES)]
     extra = [folder / n for n in MODEL_FILES if (folder / n).is_file()]
+    if (folder / ADAPTER_DIR).is_dir():
+        extra += sorted(p for p in (folder / ADAPTER_DIR).rglob("*") if p.is_file())
     tok = [folder / n for n in TOKENIZER_FILES if (folder / n).is_file()]
     digest, entries = digest_tree(folder, weights + extra + tok)
     tok_digest = digest_tree(folder, tok)[0] if tok else None
@@ -157,6 +162,7 @@ class HFClassifier:
             )
         except OSError as exc:
             raise ModelError(f"{folder}: cannot load model or tokenizer ({exc})") from None
+        model = apply_adapter(model, folder)
         model.eval().to(resolved)
         digest, files, tok_digest = model_digest(folder)
         eff_precision = "bf16" if precision == "auto" and resolved == "cuda" else ("fp32" if precision == "auto" else precision)
@@ -291,6 +297,17 @@ class HFClassifier:
                 probs = torch.softmax(self.logits(batch), dim=-1).cpu().double().numpy()
                 out[chunk] = probs
         return out
+
+
+def apply_adapter(model: Any, folder: Path) -> Any:
+    """For a checkpoint saved with ``lora.merge: false``: add the adapter in ``folder/adapter``
+    to the loaded base weights and merge it, giving the fine-tuned model. A no-op otherwise."""
+    adapter = folder / ADAPTER_DIR
+    if not (adapter / "adapter_config.json").is_file():
+        return model
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
 
 
 def _generic_labels(config: Any) -> bool:

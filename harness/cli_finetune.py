@@ -1,0 +1,82 @@
+"""``harness finetune FILE``: run only the fine-tuning stage of a run file.
+
+Heavy imports (torch, transformers) happen inside the command so ``harness --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def finetune(
+        file: Annotated[Path, typer.Argument(help="Run file (YAML) with a 'finetune' stage.")],
+        retrain: Annotated[
+            bool,
+            typer.Option("--retrain", help="Fine-tune again even if a cached checkpoint exists."),
+        ] = False,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set", help="Override a config key, e.g. --set finetune.epochs=2 (repeatable)."
+            ),
+        ] = None,
+    ) -> None:
+        """Fine-tune the run file's base model (cached); print the checkpoint and dev metrics."""
+        import logging
+
+        from rich.console import Console
+
+        from harness.artifacts import cache_root
+        from harness.config import load_run_config
+        from harness.data import load_bundle
+        from harness.errors import ConfigError, HarnessError
+        from harness.models.finetune import run_finetune
+
+        err, out = Console(stderr=True), Console()
+        logger = logging.getLogger("harness.finetune")
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+        try:
+            config, _ = load_run_config(file, set_ or [])
+            if config.finetune is None:
+                raise ConfigError(f"{file}: the run file has no 'finetune' stage")
+            # Relative paths in a run file are relative to where harness runs (as in 'harness run').
+            bundle = load_bundle(config.dataset, base_dir=Path.cwd())
+            result = run_finetune(
+                config,
+                bundle,
+                cache_root=cache_root(),
+                retrain=retrain,
+                threads=config.threads,
+                device=config.device,
+                logger=logger,
+                base_dir=Path.cwd(),
+            )
+        except HarnessError as exc:
+            err.print(f"error: {exc.message}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        card = result.model_card
+        out.print(f"checkpoint: {result.checkpoint}", highlight=False, soft_wrap=True)
+        out.print(f"digest: {result.digest}  (cache hit: {result.cache_hit})", highlight=False)
+        dev = card.get("final_dev")
+        if dev:
+            out.print(
+                f"dev ({dev['split']}, n={dev['n']}, step {dev['step']}): "
+                f"accuracy {dev['accuracy']:.4f}  "
+                f"f1_macro {dev['f1_macro']:.4f}  loss {dev['loss']:.4f}",
+                highlight=False,
+            )
+        training = card.get("training", {})
+        out.print(
+            f"trained {training.get('steps')} steps in {training.get('wall_time_s')} s "
+            f"({training.get('examples_per_s')} examples/s) on {card['hardware']['device']}",
+            highlight=False,
+        )
