@@ -198,7 +198,7 @@ def parse_record(text: str, *, source: str) -> RunRecord:
     if not isinstance(raw, dict):
         raise RecordError(f"{source}: a record must be a JSON object")
     version = raw.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if not isinstance(version, str) or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise RecordError(
             f"{source}: unsupported schema_version {version!r} "
             f"(this harness reads {', '.join(sorted(SUPPORTED_SCHEMA_VERSIONS))})"

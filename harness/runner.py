@@ -225,6 +225,13 @@ def execute(
     previous = _previous_record(run_dir, digest, force)
     if previous is not None and previous.status == "complete":
         return RunResult(run_dir, previous, ExitCode.OK, reused=True)
+    if force:
+        _clear_results(run_dir)
+    elif previous is None and _has_results(run_dir):
+        raise ConfigError(
+            f"{run_dir}: holds per-example results but no record, so their model and data cannot be "
+            "checked; choose another --out or pass --force to start over"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / CONFIG_FILE, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=True, allow_unicode=True))
     progress_factory = progress_factory or (lambda label, total: lambda done, total_: None)
@@ -240,9 +247,16 @@ def execute(
         bundle = load_bundle(config.dataset, base_dir=base_dir)
         eval_data = bundle.get(config.dataset.eval_split).sample(config.dataset.max_examples, config.dataset.split_seed)
         model = load_model(config, bundle, base_dir=base_dir, cache_root=cache_root(), retrain=retrain, logger=logger)
+        n_truncated = _count_truncated(model, eval_data)
+        if previous is not None:
+            _check_same_identity(run_dir, previous, model, eval_data)
+        # Written before any result: a resumed run can always check whose results it continues.
+        atomic_write_text(
+            run_dir / RECORD_FILE,
+            dump_record(_record(config, digest, model, bundle, eval_data, n_truncated, list(previous.suites) if previous else [], "incomplete", started, None)),
+        )
         seed_everything(config.seed)
         compute_predictions(model, eval_data, run_dir, progress_factory("predict", len(eval_data)))
-        n_truncated = _count_truncated(model, eval_data)
 
         names = [s.name for s in config.suites]
         # Same config digest, so previous.suites[i] is config.suites[i]: reuse the finished ones.
@@ -286,6 +300,41 @@ def _previous_record(run_dir: Path, digest: str, force: bool) -> RunRecord | Non
     if force:
         return None
     return previous
+
+
+RESULT_FILES = (RECORD_FILE, PREDICTIONS_FILE, "manifest.json")
+
+
+def _has_results(run_dir: Path) -> bool:
+    return (run_dir / PREDICTIONS_FILE).exists() or any((run_dir / EXAMPLES_DIR).glob("*.jsonl"))
+
+
+def _clear_results(run_dir: Path) -> None:
+    """--force: start over; earlier results must not leak into the new run through resume."""
+    import shutil
+
+    for name in RESULT_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / EXAMPLES_DIR, ignore_errors=True)
+
+
+def _check_same_identity(run_dir: Path, previous: RunRecord, model: Any, data: Dataset) -> None:
+    """Resume only results of the same model, data and harness version (cache keys carry identity)."""
+    problems = []
+    digest = model.info().digest
+    if previous.model.digest != digest:
+        problems.append(f"model digest {previous.model.digest[:12]}… there, {digest[:12]}… now")
+    recorded = {s.name: s.sha256 for s in previous.dataset.splits}
+    split_key = f"{data.split}@sample" if f"{data.split}@sample" in recorded else data.split
+    if recorded.get(split_key) != data.digest():
+        problems.append(f"evaluation data digest {str(recorded.get(split_key))[:12]}… there, {data.digest()[:12]}… now")
+    if previous.provenance.harness_version != __version__:
+        problems.append(f"harness {previous.provenance.harness_version} there, {__version__} now")
+    if problems:
+        raise ConfigError(
+            f"{run_dir}: holds partial results of the same config but a different "
+            f"{'; '.join(problems)}; pass --force to start over"
+        )
 
 
 def _count_truncated(model: Any, data: Dataset) -> int | None:

@@ -175,3 +175,55 @@ def test_rerun_reports_identical(tiny_run_file: Path, tmp_path: Path) -> None:
     proc = harness("rerun", str(out), "--out", str(tmp_path / "replay2"))
     assert proc.returncode == ExitCode.REGRESSION
     assert "predictions.jsonl" in proc.stdout
+
+
+def test_resume_refuses_results_of_another_model(tmp_path: Path, tiny_model_dir: Path, tiny_csv: Path) -> None:
+    """Same config, same folder, different weights at the model path: no cross hits."""
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    run = run_file(tmp_path, model, tiny_csv)
+    out = tmp_path / "out"
+    assert harness("run", str(run), "--out", str(out)).returncode == 0
+    record = json.loads((out / "record.json").read_text())
+    record["status"] = "incomplete"  # as if the run had been interrupted
+    (out / "record.json").write_text(json.dumps(record))
+    weights = load_file(model / "model.safetensors")
+    weights["classifier.bias"] += 1.0
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    proc = harness("run", str(run), "--out", str(out))
+    assert proc.returncode == ExitCode.USAGE
+    assert "holds partial results of the same config but a different model digest" in proc.stderr
+    forced = harness("run", str(run), "--out", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load_record(out).model.digest != record["model"]["digest"]
+
+
+def test_finetune_cache_keys_carry_model_identity(tmp_path: Path, tiny_csv: Path) -> None:
+    """Two different base models against one cache folder: two entries, zero cross hits."""
+    import logging
+
+    from harness.config import parse_run_config
+    from harness.data import load_bundle
+    from harness.models.finetune import run_finetune
+    from tests.conftest import build_tiny_bert
+
+    cache = tmp_path / "cache"
+    results = []
+    for seed in (0, 1):
+        base = build_tiny_bert(tmp_path / f"base{seed}", seed=seed)
+        raw = {
+            "seed": 0,
+            "threads": 1,
+            "dataset": {"path": str(tiny_csv), "columns": {"id": "id"}, "labels": ["neg", "pos"], "split_fractions": {"train": 0.6, "dev": 0.2, "test": 0.2}},
+            "model": {"max_length": 32},
+            "finetune": {"base": {"path": str(base)}, "max_steps": 2, "batch_size": 8, "max_length": 32},
+            "suites": [{"name": "accuracy"}],
+        }
+        config, _ = parse_run_config(raw, source="t")
+        bundle = load_bundle(config.dataset)
+        results.append(run_finetune(config, bundle, cache_root=cache, logger=logging.getLogger("t"), progress=False))
+    assert not results[0].cache_hit and not results[1].cache_hit
+    assert results[0].checkpoint != results[1].checkpoint and results[0].digest != results[1].digest
+    assert len([p for p in (cache / "finetune").iterdir() if p.is_dir()]) == 2
