@@ -26,7 +26,10 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Fine-tune the run file's base model (cached); print the checkpoint and dev metrics."""
+        """Fine-tune the run file's base model (cached); print the checkpoint and dev metrics.
+
+        Multi-GPU: torchrun --nproc_per_node N -m harness finetune FILE (or accelerate launch).
+        """
         import logging
 
         from rich.console import Console
@@ -36,6 +39,7 @@ def register(app: typer.Typer) -> None:
         from harness.data import load_bundle
         from harness.errors import ConfigError, HarnessError
         from harness.models.finetune import run_finetune
+        from harness.models.finetune_trainer import current_world
 
         err, out = Console(stderr=True), Console()
         logger = logging.getLogger("harness.finetune")
@@ -63,6 +67,16 @@ def register(app: typer.Typer) -> None:
         except HarnessError as exc:
             err.print(f"error: {exc.message}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(int(exc.exit_code)) from None
+        world = current_world()
+        if not world.is_main:
+            # One line per other rank: each returns rank 0's checkpoint once rank 0 wrote it.
+            out.print(
+                f"rank {world.rank}/{world.size}: checkpoint {result.checkpoint} "
+                f"digest {result.digest} (cache hit: {result.cache_hit})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
         card = result.model_card
         out.print(f"checkpoint: {result.checkpoint}", highlight=False, soft_wrap=True)
         out.print(f"digest: {result.digest}  (cache hit: {result.cache_hit})", highlight=False)
@@ -77,6 +91,7 @@ def register(app: typer.Typer) -> None:
         training = card.get("training", {})
         out.print(
             f"trained {training.get('steps')} steps in {training.get('wall_time_s')} s "
-            f"({training.get('examples_per_s')} examples/s) on {card['hardware']['device']}",
+            f"({training.get('examples_per_s')} examples/s) on {card['hardware']['device']}"
+            f" x {card['hyperparameters'].get('world_size', 1)} process(es)",
             highlight=False,
         )

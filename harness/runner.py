@@ -218,6 +218,13 @@ def execute(
     """Run a run file end to end. Raises ``HarnessError`` for anything a person must fix."""
     from harness.artifacts import cache_root
 
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "harness run evaluates in one process; under torchrun / accelerate launch every rank would "
+            "write the same run folder. Launch `harness finetune FILE` that way, then `harness run FILE`"
+        )
     config, suite_params = load_run_config(config_path, overrides)
     base_dir = Path.cwd()  # relative paths in a run file are relative to where harness runs
     run_dir = (out_dir or default_run_dir(config, base_dir)).resolve()

@@ -16,10 +16,17 @@ folders hold the Trainer's optimizer / scheduler / RNG state as torch pickles (`
 loaded by transformers' own allow-listed path). They are our own files in our own cache, and
 every ``checkpoint-N`` folder is deleted when training ends, so the final checkpoint never
 holds a pickle.
+
+Several processes (``torchrun`` / ``accelerate launch``): the Trainer trains data-parallel.
+Only rank 0 takes the cache lock, checks the cache and writes files (checkpoint, log, card,
+best-on-dev weights); the other ranks get its decision and its result through the process
+group, so every rank returns the same ``FinetuneResult``. The number of processes is part of
+the cache key: it changes the effective batch, hence the result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -34,9 +41,9 @@ from harness.config import FinetuneConfig, RunConfig
 from harness.data import Dataset, DatasetBundle
 from harness.errors import ConfigError, ExitCode, HarnessError, ModelError
 from harness.models.finetune_card import (
-    BEST_DIR,
     TRAIN_LOG,
     build_card,
+    data_card,
     eval_metrics,
     find_callback,
     hardware,
@@ -55,10 +62,16 @@ from harness.models.finetune_prep import (
     tokenize,
 )
 from harness.models.finetune_trainer import (
+    World,
+    current_world,
     folder_lock,
     graceful_sigint,
     last_checkpoint,
+    rank_logger,
+    save_checkpoint,
     seeded_trainer_class,
+    share_from_main,
+    start_process_group,
     training_args,
 )
 from harness.store import atomic_write_json, digest_tree, sha256_json
@@ -95,23 +108,31 @@ def effective_seed(config: RunConfig) -> int:
 
 
 def cache_key(
-    base: BaseModel, train: Dataset, dev: Dataset | None, ft: FinetuneConfig, seed: int
+    base: BaseModel,
+    train: Dataset,
+    dev: Dataset | None,
+    ft: FinetuneConfig,
+    seed: int,
+    world_size: int = 1,
 ) -> str:
     """What makes two fine-tunes the same. The base model is identified by its digest, not by
-    where it lives, so moving a folder does not retrain."""
+    where it lives, so moving a folder does not retrain. The number of processes multiplies
+    the effective batch (and divides the steps per epoch), so it is part of the key; it is
+    added only when > 1, which keeps the keys of single-process fine-tunes as they were."""
     from harness import __version__
 
-    return sha256_json(
-        {
-            "cache_version": CACHE_VERSION,
-            "harness": __version__,
-            "base_digest": base.digest,
-            "train": train.digest(),
-            "dev": dev.digest() if dev is not None else None,
-            "finetune": ft.model_dump(mode="json", exclude={"base"}),
-            "seed": seed,
-        }
-    )
+    identity: dict[str, Any] = {
+        "cache_version": CACHE_VERSION,
+        "harness": __version__,
+        "base_digest": base.digest,
+        "train": train.digest(),
+        "dev": dev.digest() if dev is not None else None,
+        "finetune": ft.model_dump(mode="json", exclude={"base"}),
+        "seed": seed,
+    }
+    if world_size != 1:
+        identity["world_size"] = world_size
+    return sha256_json(identity)
 
 
 def checkpoint_digest(folder: Path) -> str:
@@ -141,38 +162,78 @@ def run_finetune(
     """Fine-tune (or reuse the cached fine-tune of) ``config.finetune`` on ``bundle``.
 
     ``base_dir`` resolves a relative ``finetune.base.path`` (default: the working folder);
-    ``callbacks`` are extra ``TrainerCallback`` objects (integrations, tests).
+    ``callbacks`` are extra ``TrainerCallback`` objects (integrations, tests). Under
+    ``torchrun`` / ``accelerate launch`` every rank calls this and gets the same result.
     """
     ft = config.finetune
     if ft is None:
         raise ConfigError("finetune: the run file has no 'finetune' stage")
+    world = current_world()
     seed = effective_seed(config)
     base = resolve_base(ft.base, base_dir=base_dir or Path.cwd())
     train, dev = select_splits(bundle, ft, seed)
-    key = cache_key(base, train, dev, ft, seed)
+    key = cache_key(base, train, dev, ft, seed, world.size)
     folder = cache_root / "finetune" / key
-    with folder_lock(cache_root / "finetune" / f".{key}.lock"):
-        if retrain and folder.exists():
-            logger.info("--retrain: discarding %s", folder)
-            shutil.rmtree(folder)
-        if (folder / CARD).is_file():
-            card = json.loads((folder / CARD).read_text(encoding="utf-8"))
-            digest = checkpoint_digest(folder)
-            if digest != card.get("checkpoint_digest"):
-                raise ModelError(
-                    MSG_TAMPERED.format(
-                        folder=folder, expected=card.get("checkpoint_digest"), actual=digest
-                    )
-                )
-            logger.info("fine-tune cache hit: %s", folder)
+    job = _Job(
+        ft=ft,
+        seed=seed,
+        base=base,
+        bundle=bundle,
+        train=train,
+        dev=dev,
+        folder=folder,
+        key=key,
+        world=world,
+    )
+    if world.distributed:
+        from harness.models.hf import resolve_device
+
+        device = resolve_device(device)
+        # Before the lock: rank 0 may wait for it while the others wait for rank 0.
+        start_process_group(world, device)
+        logger = rank_logger(logger, world)
+    # One fine-tune per key at a time. Only rank 0 takes the lock: the ranks of one launch
+    # are one fine-tune (if every rank took it, rank 0 would hold it and wait in the
+    # process group for ranks that wait for the lock).
+    lock = (
+        folder_lock(folder.parent / f".{key}.lock") if world.is_main else contextlib.nullcontext()
+    )
+    with lock:
+
+        def check_cache() -> tuple[dict[str, Any], str] | None:
+            hit = _cached(folder, retrain, logger)
+            if hit is None:
+                folder.mkdir(parents=True, exist_ok=True)
+            return hit
+
+        hit = share_from_main(world, check_cache)
+        if hit is not None:
+            card, digest = hit
             return FinetuneResult(checkpoint=folder, model_card=card, cache_hit=True, digest=digest)
-        folder.mkdir(parents=True, exist_ok=True)
-        job = _Job(
-            ft=ft, seed=seed, base=base, bundle=bundle, train=train, dev=dev, folder=folder, key=key
-        )
         return job.run(
             threads=threads, device=device, logger=logger, progress=progress, extra=callbacks
         )
+
+
+def _cached(
+    folder: Path, retrain: bool, logger: logging.Logger
+) -> tuple[dict[str, Any], str] | None:
+    """(model card, digest) of a complete cached fine-tune, or None (after --retrain: None)."""
+    if retrain and folder.exists():
+        logger.info("--retrain: discarding %s", folder)
+        shutil.rmtree(folder)
+    if not (folder / CARD).is_file():
+        return None
+    card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    digest = checkpoint_digest(folder)
+    if digest != card.get("checkpoint_digest"):
+        raise ModelError(
+            MSG_TAMPERED.format(
+                folder=folder, expected=card.get("checkpoint_digest"), actual=digest
+            )
+        )
+    logger.info("fine-tune cache hit: %s", folder)
+    return card, digest
 
 
 @dataclass(frozen=True)
@@ -185,6 +246,7 @@ class _Job:
     dev: Dataset | None
     folder: Path
     key: str
+    world: World
 
     def run(
         self,
@@ -227,9 +289,10 @@ class _Job:
             else None
         )
         collator = DataCollatorWithPadding(tokenizer)
-        probe_memory(model, train_rows, collator, ft.batch_size, device)
+        probe_memory(model, train_rows, collator, ft.batch_size, device, self.world.local_rank)
         bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-        per_epoch = math.ceil(len(train_rows) / ft.batch_size / ft.gradient_accumulation)
+        global_batch = ft.batch_size * ft.gradient_accumulation * self.world.size
+        per_epoch = math.ceil(len(train_rows) / global_batch)
         total_steps = ft.max_steps or math.ceil(per_epoch * ft.epochs)
         cbs = make_callbacks(
             folder=self.folder,
@@ -248,6 +311,7 @@ class _Job:
                 device=device,
                 bf16=bf16,
                 total_steps=total_steps,
+                world=self.world,
             ),
             train_dataset=train_rows,
             eval_dataset=dev_rows,
@@ -265,7 +329,8 @@ class _Job:
         if resume is not None:
             logger.info("resuming fine-tuning from %s", resume)
         logger.info(
-            "fine-tuning %s (%s, %d/%d parameters trainable) on %d examples, %d steps, device %s",
+            "fine-tuning %s (%s, %d/%d parameters trainable) on %d examples, %d steps, "
+            "device %s, %d process(es)",
             self.base.name,
             ft.method,
             trainable,
@@ -273,10 +338,19 @@ class _Job:
             len(train_rows),
             total_steps,
             device,
+            self.world.size,
+        )
+        # A graceful stop must happen at the same step on every rank, and a Ctrl-C does not
+        # reach them all at the same step: with several processes Ctrl-C stops at once, and
+        # a rerun resumes from the last periodic checkpoint (save_steps).
+        sigint = (
+            contextlib.nullcontext()
+            if self.world.distributed
+            else graceful_sigint(cbs["stop"], logger)
         )
         t0 = time.perf_counter()
         try:
-            with graceful_sigint(cbs["stop"], logger), warnings.catch_warnings():
+            with sigint, warnings.catch_warnings():
                 # The Trainer warns about mtime ordering of checkpoints on some filesystems; it
                 # then orders them by step number, which is what we want anyway.
                 warnings.filterwarnings("ignore", message="mtime may not be reliable")
@@ -284,23 +358,61 @@ class _Job:
                 train_seconds = time.perf_counter() - t0
                 if cbs["stop"].requested:
                     raise KeyboardInterrupt
-                final_dev, selected = self._select_on_dev(trainer)
+                self._evaluate_final_step(trainer)
         except KeyboardInterrupt:
             raise self._interrupted(trainer.state.global_step) from None
         except torch.OutOfMemoryError:
             raise oom_error(ft.batch_size) from None
-        lora_saved_as = self._save(trainer.model, tokenizer, label_names)
+
+        def write_checkpoint() -> tuple[dict[str, Any], str]:  # rank 0 only
+            card = self._finish(
+                trainer,
+                tokenizer,
+                parameters=(trainable, total),
+                start_step=start_step,
+                resume=resume,
+                train_seconds=train_seconds,
+                hardware_info=hardware(device, bf16),
+            )
+            return card, card["checkpoint_digest"]
+
+        card, digest = share_from_main(self.world, write_checkpoint)
+        logger.info("fine-tuned checkpoint written to %s", self.folder)
+        return FinetuneResult(
+            checkpoint=self.folder, model_card=card, cache_hit=False, digest=digest
+        )
+
+    def _finish(
+        self,
+        trainer: Any,
+        tokenizer: Any,
+        *,
+        parameters: tuple[int, int],
+        start_step: int,
+        resume: Path | None,
+        train_seconds: float,
+        hardware_info: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Select on dev, write the final checkpoint and its model card (on rank 0 only)."""
+        ft, label_names = self.ft, self.train.label_names
+        trainable, total = parameters
+        final_dev, selected = self._select_on_dev(trainer)
+        lora_saved_as = save_checkpoint(
+            self.folder, trainer.model, tokenizer, label_names, ft, self.base.name
+        )
         digest = checkpoint_digest(self.folder)
         steps_run = trainer.state.global_step - start_step
+        global_batch = ft.batch_size * ft.gradient_accumulation * self.world.size
         card = build_card(
             base={"name": self.base.name, "source": self.base.source, "digest": self.base.digest},
-            data=self._data_card(),
+            data=data_card(self.bundle, self.train, self.dev, ft),
             method=ft.method,
             hyperparameters={
                 **ft.model_dump(mode="json", exclude={"base"}),
                 "seed": self.seed,
                 "total_steps": trainer.state.max_steps,
-                "effective_batch_size": ft.batch_size * ft.gradient_accumulation,
+                "world_size": self.world.size,
+                "effective_batch_size": global_batch,
                 "optimizer": "adamw_torch",
                 "scheduler": "linear",
                 "trainable_parameters": trainable,
@@ -315,31 +427,32 @@ class _Job:
                 "resumed_from_step": start_step if resume is not None else None,
                 "wall_time_s": round(train_seconds, 3),
                 # approximate: the last batch of an epoch may be smaller than the batch size
-                "examples_per_s": round(
-                    steps_run * ft.batch_size * ft.gradient_accumulation / max(train_seconds, 1e-9),
-                    2,
-                ),
+                "examples_per_s": round(steps_run * global_batch / max(train_seconds, 1e-9), 2),
             },
-            hardware_info=hardware(device, bf16),
+            hardware_info=hardware_info,
             lora_saved_as=lora_saved_as,
             checkpoint_digest=digest,
             cache_key=self.key,
         )
         atomic_write_json(self.folder / CARD, card)  # last: marks the checkpoint complete
-        logger.info("fine-tuned checkpoint written to %s", self.folder)
-        return FinetuneResult(
-            checkpoint=self.folder, model_card=card, cache_hit=False, digest=digest
-        )
+        return card
+
+    def _evaluate_final_step(self, trainer: Any) -> None:
+        """Make sure the final model was evaluated on dev. Every rank runs this: evaluation is
+        a collective step under DDP. The Trainer's log history (restored on resume) is the
+        same on every rank; the JSONL log exists on rank 0 only."""
+        if self.dev is None:
+            return
+        done = {r.get("step") for r in trainer.state.log_history if "eval_loss" in r}
+        if trainer.state.global_step not in done:
+            trainer.evaluate()
 
     def _select_on_dev(self, trainer: Any) -> tuple[dict[str, Any] | None, int]:
-        """Make sure the final model was evaluated on dev, then restore the best dev weights."""
+        """Restore the best dev weights; the dev figures of the selected step."""
         step = trainer.state.global_step
         if self.dev is None:
             return None, step
         evals = {r["step"]: r for r in read_log(self.folder / TRAIN_LOG) if "eval_loss" in r}
-        if step not in evals:
-            trainer.evaluate()
-            evals = {r["step"]: r for r in read_log(self.folder / TRAIN_LOG) if "eval_loss" in r}
         best = find_callback(trainer, "BestOnDev")
         selected = best.best_step if best.best_step is not None else step
         if selected != step:
@@ -349,50 +462,6 @@ class _Job:
             k.removeprefix("eval_"): row[k] for k in ("eval_loss", "eval_accuracy", "eval_f1_macro")
         }
         return {"step": selected, "split": self.ft.dev_split, "n": len(self.dev), **final}, selected
-
-    def _save(self, model: Any, tokenizer: Any, label_names: tuple[str, ...]) -> str | None:
-        """Write the final checkpoint files and remove everything training left behind."""
-        from harness.models.hf import ADAPTER_DIR, PICKLE_SUFFIXES
-
-        lora_saved_as = None
-        if self.ft.method == "lora":
-            if self.ft.lora.merge:
-                model, lora_saved_as = model.merge_and_unload(), "merged"
-            else:
-                # The adapter's config would otherwise record this machine's cache path.
-                model.peft_config["default"].base_model_name_or_path = self.base.name
-                with warnings.catch_warnings():  # peft looks for the base's config by that name
-                    warnings.filterwarnings("ignore", message="Could not find a config file")
-                    model.save_pretrained(str(self.folder / ADAPTER_DIR), safe_serialization=True)
-                model, lora_saved_as = model.unload(), "adapter"
-        model.save_pretrained(str(self.folder), safe_serialization=True)
-        tokenizer.save_pretrained(str(self.folder))
-        atomic_write_json(self.folder / "labels.json", list(label_names))
-        # Only now drop the resume points: a crash before this line resumes from them.
-        for leftover in [
-            *self.folder.glob("checkpoint-*"),
-            self.folder / BEST_DIR,
-            self.folder / "runs",
-        ]:
-            if leftover.is_dir():
-                shutil.rmtree(leftover)
-        pickles = [p for p in self.folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES]
-        for p in pickles:  # e.g. training_args.bin; never part of a final checkpoint
-            p.unlink()
-        return lora_saved_as
-
-    def _data_card(self) -> dict[str, Any]:
-        def split(ds: Dataset | None, name: str | None) -> dict[str, Any] | None:
-            return None if ds is None else {"split": name, "n": len(ds), "digest": ds.digest()}
-
-        return {
-            "name": self.bundle.name,
-            "source": self.bundle.source,
-            "label_names": list(self.train.label_names),
-            "train": split(self.train, self.ft.train_split),
-            "dev": split(self.dev, self.ft.dev_split),
-            "max_train_examples": self.ft.max_train_examples,
-        }
 
     def _interrupted(self, step: int) -> FinetuneInterrupted:
         ckpt = last_checkpoint(self.folder)

@@ -13,9 +13,13 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from harness.config import FinetuneConfig
+    from harness.data import Dataset, DatasetBundle
 
 TRAIN_LOG = "train_log.jsonl"
 BEST_DIR = "best"
@@ -79,6 +83,8 @@ def make_callbacks(
             self.t0 = time.perf_counter()
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if not state.is_world_process_zero:  # one log per fine-tune, not one per process
+                return
             # Resuming: drop entries logged after the checkpoint; they will be logged again.
             kept = [
                 r
@@ -88,6 +94,8 @@ def make_callbacks(
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero:
+                return
             row = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
             row["time_s"] = round(time.perf_counter() - self.t0, 3)
             with self.path.open("a", encoding="utf-8") as handle:
@@ -103,7 +111,7 @@ def make_callbacks(
             self.t0 = 0.0
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if not progress:
+            if not progress or not state.is_world_process_zero:
                 return
             from rich.progress import (
                 BarColumn,
@@ -143,6 +151,8 @@ def make_callbacks(
         def on_evaluate(
             self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any
         ) -> None:
+            if not state.is_world_process_zero:
+                return
             m = metrics or {}
             logger.info(
                 "dev @ step %d: loss %.4f accuracy %.4f f1_macro %.4f",
@@ -162,7 +172,9 @@ def make_callbacks(
 
         Its state is stored in each Trainer checkpoint (ExportableState), so a resumed run
         continues with the best value and patience count it had at that checkpoint. Weights of
-        each new best are written to best/step-N.safetensors (never pickle).
+        each new best are written to best/step-N.safetensors (never pickle). With several
+        processes every rank keeps the same state (dev metrics are gathered over all ranks) and
+        rank 0, the one that writes the final checkpoint, writes and restores the weights.
         """
 
         def __init__(
@@ -208,6 +220,8 @@ def make_callbacks(
                 from safetensors.torch import save_file
 
                 self.best_value, self.best_step, self.bad_evals = float(value), state.global_step, 0
+                if not state.is_world_process_zero:
+                    return
                 tensors = {
                     n: p.detach().cpu().contiguous()
                     for n, p in model.named_parameters()
@@ -299,7 +313,7 @@ def hardware(device: str, bf16: bool) -> dict[str, Any]:
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,  # this rank's
         "precision": "bf16" if bf16 else "fp32",
     }
 
@@ -323,6 +337,24 @@ def versions(method: str) -> dict[str, str]:
 
         out["peft"] = peft.__version__
     return out
+
+
+def data_card(
+    bundle: DatasetBundle, train: Dataset, dev: Dataset | None, ft: FinetuneConfig
+) -> dict[str, Any]:
+    """The card's data section: dataset, splits with their sizes and digests."""
+
+    def split(ds: Dataset | None, name: str | None) -> dict[str, Any] | None:
+        return None if ds is None else {"split": name, "n": len(ds), "digest": ds.digest()}
+
+    return {
+        "name": bundle.name,
+        "source": bundle.source,
+        "label_names": list(train.label_names),
+        "train": split(train, ft.train_split),
+        "dev": split(dev, ft.dev_split),
+        "max_train_examples": ft.max_train_examples,
+    }
 
 
 def build_card(

@@ -278,17 +278,24 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 
 def probe_memory(
-    model: Any, rows: list[dict[str, Any]], collator: Any, batch_size: int, device: str
+    model: Any,
+    rows: list[dict[str, Any]],
+    collator: Any,
+    batch_size: int,
+    device: str,
+    local_rank: int = 0,
 ) -> None:
     """On CUDA, run one forward/backward pass on the longest batch so an out-of-memory error
-    surfaces in seconds, with advice, instead of minutes into training."""
+    surfaces in seconds, with advice, instead of minutes into training. With several processes
+    each probes on its own GPU (``cuda:LOCAL_RANK``, the one its Trainer will use)."""
     import torch
 
     if device != "cuda":
         return
+    target = torch.device("cuda", local_rank)
     longest = sorted(rows, key=lambda r: -len(r["input_ids"]))[:batch_size]
-    batch = {k: v.to(device) for k, v in collator(longest).items()}
-    model.to(device)
+    batch = {k: v.to(target) for k, v in collator(longest).items()}
+    model.to(target)
     try:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=torch.cuda.is_bf16_supported()):
             loss = model(**batch).loss

@@ -1,18 +1,131 @@
 """Trainer plumbing for the fine-tuning stage: training arguments, an epoch-seeded sampler
-(resume-exact data order), checkpoint discovery, a per-key lock and graceful Ctrl-C."""
+(resume-exact data order), checkpoint discovery and writing, a per-key lock, graceful Ctrl-C,
+and the few collective steps a multi-process (torchrun / accelerate launch) fine-tune needs."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import logging
+import os
+import shutil
 import signal
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from harness.config import FinetuneConfig
+from harness.errors import ConfigError, ExitCode, HarnessError
+from harness.models.finetune_card import BEST_DIR
+from harness.store import atomic_write_json
+
+T = TypeVar("T")
+
+MSG_BAD_LAUNCH_ENV = (
+    "{name}={value!r} in the environment is not a valid process count/rank; it is set by "
+    "torchrun or accelerate launch. Unset it to fine-tune on one process"
+)
+MSG_DISTRIBUTED_DEVICE = (
+    "device: multi-process fine-tuning (WORLD_SIZE={size}) runs on 'cuda' (one GPU per process) "
+    "or 'cpu', not {device!r}"
+)
+MSG_MAIN_FAILED = "fine-tuning failed on rank 0 (see its output): {message}"
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes of a launch (1 process unless launched by
+    torchrun / accelerate launch, which set WORLD_SIZE, RANK and LOCAL_RANK)."""
+
+    size: int = 1
+    rank: int = 0
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def current_world() -> World:
+    values = {}
+    for name, default in (("WORLD_SIZE", 1), ("RANK", 0), ("LOCAL_RANK", 0)):
+        raw = os.environ.get(name, "").strip()
+        try:
+            values[name] = int(raw) if raw else default
+        except ValueError:
+            raise ConfigError(MSG_BAD_LAUNCH_ENV.format(name=name, value=raw)) from None
+    if values["WORLD_SIZE"] < 1 or not 0 <= values["RANK"] < values["WORLD_SIZE"]:
+        name = "WORLD_SIZE" if values["WORLD_SIZE"] < 1 else "RANK"
+        raise ConfigError(MSG_BAD_LAUNCH_ENV.format(name=name, value=str(values[name])))
+    return World(size=values["WORLD_SIZE"], rank=values["RANK"], local_rank=values["LOCAL_RANK"])
+
+
+def start_process_group(world: World, device: str) -> None:
+    """Join the launch's process group before anything else needs it (the cache lock hand-off
+    below). The Trainer's accelerate state later finds the group initialised and reuses it."""
+    import torch
+    import torch.distributed as dist
+
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(MSG_DISTRIBUTED_DEVICE.format(size=world.size, device=device))
+    if dist.is_initialized():
+        return
+    if device == "cuda":
+        # One GPU per process, by local rank (what torchrun / accelerate expect).
+        torch.cuda.set_device(world.local_rank)
+        dist.init_process_group("nccl", device_id=torch.device("cuda", world.local_rank))
+    else:
+        dist.init_process_group("gloo")
+
+
+def share_from_main(world: World, compute: Callable[[], T]) -> T:
+    """Run ``compute`` on rank 0 only and hand its result (or its failure) to every rank.
+
+    Used where only rank 0 may touch the cache folder (the cache check, writing the final
+    checkpoint): the other ranks wait here, so they return only after rank 0 has finished, and
+    a failure on rank 0 fails every rank with its message instead of leaving them waiting.
+    """
+    if not world.distributed:
+        return compute()
+    import torch.distributed as dist
+
+    box: list[Any] = [None]
+    if world.is_main:
+        try:
+            value = compute()
+        except BaseException as exc:
+            code = exc.exit_code if isinstance(exc, HarnessError) else ExitCode.MODEL
+            message = (
+                exc.message if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+            )
+            box[0] = ("error", message, int(code))
+            dist.broadcast_object_list(box, src=0)
+            raise
+        box[0] = ("ok", value)
+        dist.broadcast_object_list(box, src=0)
+        return value
+    dist.broadcast_object_list(box, src=0)
+    if box[0][0] == "error":
+        _, message, code = box[0]
+        raise HarnessError(MSG_MAIN_FAILED.format(message=message), exit_code=ExitCode(code))
+    result: T = box[0][1]
+    return result
+
+
+def rank_logger(logger: logging.Logger, world: World) -> logging.Logger:
+    """The main process logs as before; the others only log warnings (and say which rank)."""
+    if world.is_main:
+        return logger
+    child = logger.getChild(f"rank{world.rank}")
+    child.setLevel(logging.WARNING)
+    return child
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -54,6 +167,46 @@ def graceful_sigint(stop: Any, logger: logging.Logger) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def save_checkpoint(
+    folder: Path,
+    model: Any,
+    tokenizer: Any,
+    label_names: tuple[str, ...],
+    ft: FinetuneConfig,
+    base_name: str,
+) -> str | None:
+    """Write the final checkpoint files (rank 0 only) and remove everything training left
+    behind; returns how a LoRA was saved ("merged" or "adapter"), else None."""
+    from harness.models.hf import ADAPTER_DIR, PICKLE_SUFFIXES
+
+    lora_saved_as = None
+    if ft.method == "lora":
+        if ft.lora.merge:
+            model, lora_saved_as = model.merge_and_unload(), "merged"
+        else:
+            # The adapter's config would otherwise record this machine's cache path.
+            model.peft_config["default"].base_model_name_or_path = base_name
+            with warnings.catch_warnings():  # peft looks for the base's config by that name
+                warnings.filterwarnings("ignore", message="Could not find a config file")
+                model.save_pretrained(str(folder / ADAPTER_DIR), safe_serialization=True)
+            model, lora_saved_as = model.unload(), "adapter"
+    model.save_pretrained(str(folder), safe_serialization=True)
+    tokenizer.save_pretrained(str(folder))
+    atomic_write_json(folder / "labels.json", list(label_names))
+    # Only now drop the resume points: a crash before this line resumes from them.
+    for leftover in [
+        *folder.glob("checkpoint-*"),
+        folder / BEST_DIR,
+        folder / "runs",
+    ]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+    pickles = [p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES]
+    for p in pickles:  # e.g. training_args.bin; never part of a final checkpoint
+        p.unlink()
+    return lora_saved_as
 
 
 def seeded_trainer_class() -> Any:
@@ -103,6 +256,24 @@ def seeded_trainer_class() -> Any:
                 args.group_by_length,
             )
 
+        def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+            # Several processes on CPU: transformers maps the saved optimizer state to
+            # args.device, which accelerate sets to torch.device("cpu", 0) there, and
+            # torch.load cannot restore to "cpu:0" (a RuntimeError on resume). Load the state
+            # on plain "cpu" instead; every other case is the Trainer's own code.
+            args, untyped = self.args, cast(Any, self)
+            if checkpoint is None or args.world_size == 1 or args.device.type != "cpu":
+                cast(Any, super())._load_optimizer_and_scheduler(checkpoint)
+                return
+            from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+
+            optimizer = Path(checkpoint, OPTIMIZER_NAME)
+            scheduler = Path(checkpoint, SCHEDULER_NAME)
+            if optimizer.is_file() and scheduler.is_file():
+                state = torch.load(optimizer, map_location="cpu", weights_only=True)
+                untyped.optimizer.load_state_dict(state)
+                untyped.lr_scheduler.load_state_dict(torch.load(scheduler, weights_only=True))
+
         def evaluate(self, *args: Any, **kwargs: Any) -> Any:
             # Evaluation draws from the global torch RNG (the dataloader's base seed). Undo
             # that, so dev evaluation never changes the training trajectory: a run resumed
@@ -129,6 +300,7 @@ def training_args(
     device: str,
     bf16: bool,
     total_steps: int,
+    world: World | None = None,
 ) -> Any:
     """The Trainer's arguments for a recipe. Saving is by steps (for resume), evaluation by
     epoch or eval_steps; selecting the best dev step is done by BestOnDev, not the Trainer."""
@@ -161,6 +333,8 @@ def training_args(
         seed=seed,
         data_seed=seed,
         use_cpu=device == "cpu",
+        # Several processes on CPU talk over gloo (accelerate would pick it too; say it).
+        ddp_backend="gloo" if world is not None and world.distributed and device == "cpu" else None,
         bf16=bf16,
         group_by_length=ft.group_by_length,
         dataloader_num_workers=0,
