@@ -216,9 +216,9 @@ def execute(
     progress_factory: ProgressFactory | None = None,
 ) -> RunResult:
     """Run a run file end to end. Raises ``HarnessError`` for anything a person must fix."""
-    from harness.artifacts import cache_root
-
     import os
+
+    from harness.artifacts import cache_root
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError(
