@@ -21,18 +21,21 @@ LABELS = ["neg", "pos"]
 def build_tiny_bert(folder: Path, *, seed: int = 0, labels: list[str] | None = None) -> Path:
     """A randomly initialised 2-layer BERT (hidden 32) with a WordPiece tokenizer trained here."""
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
     labels = labels or LABELS
     folder.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # A fixed vocabulary instead of a trained one: the WordPiece trainer is not reproducible
+    # across processes (ties broken in parallel), and the fixture model must be the same bytes
+    # in every test session and subprocess.
+    words = sorted({w.strip(".,!?").lower() for line in tokenizer_corpus() for w in line.split()} - {""})
+    chars = sorted({c for w in words for c in w} | set("abcdefghijklmnopqrstuvwxyz0123456789.,!?'\"-"))
+    vocab_list = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
+    vocab = {tok_: i for i, tok_ in enumerate(dict.fromkeys(vocab_list))}
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=300, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    )
-    tok.train_from_iterator(tokenizer_corpus(), trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

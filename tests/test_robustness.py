@@ -194,13 +194,18 @@ def test_offline_parallel_matches_sequential(
 
 
 def test_resume_skips_finished_examples(
-    victim_model: HFClassifier, data: Dataset, tmp_path: Path
+    victim_model: HFClassifier, data: Dataset, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first, rows = run_suite(victim_model, data, tmp_path, recipes=["deepwordbug"], n_examples=5)
-    again, rows_again = run_suite(
+    caplog.set_level(logging.INFO, logger="test")
+    _first, rows = run_suite(victim_model, data, tmp_path, recipes=["deepwordbug"], n_examples=5)
+    _again, rows_again = run_suite(
         victim_model, data, tmp_path, recipes=["deepwordbug", "pruthi"], n_examples=5
     )
-    assert first.details["jobs_run"] == 5 and again.details["jobs_run"] == 5  # only pruthi's 5 ran
+    attacked = [r.getMessage() for r in caplog.records if "pairs in this invocation" in r.getMessage()]
+    assert attacked == [  # the second call attacked only pruthi's 5
+        "robustness: attacked 5 (recipe, example) pairs in this invocation",
+        "robustness: attacked 5 (recipe, example) pairs in this invocation",
+    ]
     assert all(rows_again[k] == v for k, v in rows.items())
     lines = (tmp_path / "examples" / "robustness.jsonl").read_text().splitlines()
     assert len(lines) == 10

@@ -40,6 +40,15 @@ def write_run(tmp_path: Path, model: Path, data: Path, suite: str, params: dict[
     return run
 
 
+def diff_paths(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ (a readable failure message instead of a 20 kB repr)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for k in sorted(set(a) | set(b)) for p in diff_paths(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in diff_paths(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {str(a)[:80]} != {str(b)[:80]}"]
+
+
 def comparable(record: Any, timing: bool) -> list[dict[str, Any]]:
     out = []
     for s in record.suites:
@@ -69,7 +78,7 @@ def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_cs
             assert m.ci_low <= m.ci_high
 
     b = execute(run, out_dir=tmp_path / "b")
-    assert comparable(a.record, cls.timing_metrics) == comparable(b.record, cls.timing_metrics)
+    assert not diff_paths(comparable(a.record, cls.timing_metrics), comparable(b.record, cls.timing_metrics))
     if suite.examples_file and not cls.timing_metrics:
         assert (a.run_dir / suite.examples_file).read_bytes() == (b.run_dir / suite.examples_file).read_bytes()
 
@@ -84,7 +93,7 @@ def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_cs
         (b.run_dir / RECORD_FILE).write_text(json.dumps(record))
         c = execute(run, out_dir=b.run_dir)
         assert c.record.status == "complete"
-        assert comparable(a.record, cls.timing_metrics) == comparable(c.record, cls.timing_metrics)
+        assert not diff_paths(comparable(a.record, cls.timing_metrics), comparable(c.record, cls.timing_metrics))
         if not cls.timing_metrics:
             assert (a.run_dir / suite.examples_file).read_bytes() == path.read_bytes()
 
