@@ -115,8 +115,11 @@ def load_model(config: RunConfig, bundle: DatasetBundle, *, base_dir: Path, cach
             device=config.device, logger=logger, base_dir=base_dir,
         )
         logger.info("fine-tuned checkpoint %s (cache hit: %s)", result.checkpoint, result.cache_hit)
+        base = config.finetune.base
+        base_name = base.artifact or base.hub or Path(base.path or "model").name
         return HFClassifier.load(
-            result.checkpoint, name=f"{config.name}-finetuned", source="finetune", model_card=result.model_card, **common
+            result.checkpoint, name=f"{base_name} ({config.finetune.method} fine-tune)", source="finetune",
+            model_card=result.model_card, **common,
         )
     if m.artifact is not None:
         folder = artifacts.fetch(m.artifact)

@@ -255,3 +255,33 @@ def test_wordnet_artifact_is_readable_by_nltk() -> None:
     assert (Path(resources.wordnet_root) / "corpora" / "wordnet" / "data.noun").read_bytes().count(
         b"\r"
     ) == 0
+
+
+def _lookup_many(words: list[str]) -> int:
+    from nltk.corpus import wordnet
+
+    missing = 0
+    for _ in range(20):
+        for word in words:
+            missing += sum(s is None for s in wordnet.synsets(word))
+    return missing
+
+
+def test_forked_workers_read_wordnet_through_their_own_files() -> None:
+    """Regression: workers inherited the parent's open WordNet files and read each other's lines."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from harness.robust.engine import _worker_init
+    from harness.robust.resources import AttackResources
+    from harness.robust.textattack_adapter import load_textattack
+
+    load_textattack(AttackResources.fetch())
+    from nltk.corpus import wordnet
+
+    words = ["good", "bad", "extraordinary", "film", "dull", "great", "boring", "run", "light", "fast"]
+    assert _lookup_many(words[:2]) == 0  # the parent now holds the data files open
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init) as pool:
+        missing = sum(pool.map(_lookup_many, [words] * 8))
+    assert missing == 0
+    assert wordnet.synsets("extraordinary")[0] is not None

@@ -46,7 +46,10 @@ _STATE: dict[str, Any] = {}
 def _worker_init() -> None:
     import torch
 
+    from harness.robust.textattack_adapter import reopen_inherited_corpus_files
+
     torch.set_num_threads(1)
+    reopen_inherited_corpus_files()
 
 
 def _run_job(job: Job) -> tuple[Job, dict[str, Any]]:

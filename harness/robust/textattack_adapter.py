@@ -150,6 +150,25 @@ def load_textattack(resources: AttackResources) -> ModuleType:
 
 
 # ----------------------------------------------------------------- substitutes
+def reopen_inherited_corpus_files() -> None:
+    """In a forked worker: drop the WordNet file handles inherited from the parent.
+
+    NLTK's WordNet reader keeps its data files open and seeks before each read. A forked child
+    shares the parent's open file descriptions, offsets included, so two workers seeking and
+    reading at once read each other's lines ("No WordNet synset found ... at offset", then a
+    crash in the attack). Each worker must open its own.
+    """
+    import sys
+
+    corpus = sys.modules.get("nltk.corpus")
+    reader = getattr(corpus, "wordnet", None) if corpus is not None else None
+    files = getattr(reader, "_data_file_map", None) if type(reader).__name__ != "LazyCorpusLoader" else None
+    if isinstance(files, dict):
+        for handle in files.values():
+            handle.close()  # closes this process's descriptor only
+        files.clear()
+
+
 def _wordnet_antonyms(word: str) -> set[str]:
     from nltk.corpus import wordnet
 
