@@ -251,9 +251,10 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         raise ConfigError(f"--set {override!r}: {format_loc(tuple(parts[:-1]))} is not a mapping")
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def load_yaml(path: Path, *, what: str) -> Any:
+    """Parse a YAML file; a missing file, bad bytes or bad syntax name the file, line and column."""
     if not path.is_file():
-        raise ConfigError(f"{path}: run file not found")
+        raise ConfigError(f"{path}: {what} not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -263,6 +264,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    return raw
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    raw = load_yaml(path, what="run file")
     if raw is None:
         raise ConfigError(f"{path}: the run file is empty")
     if not isinstance(raw, dict):

@@ -42,8 +42,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from harness.errors import ConfigError
 
 Op = Literal[">=", "<=", ">", "<"]
@@ -379,16 +377,7 @@ def parse_policy(raw: Any, *, source: str = "<policy>") -> Policy:
 
 
 def load_policy(path: Path) -> Policy:
-    if not path.is_file():
-        raise ConfigError(f"{path}: policy file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"{path}: invalid YAML{where}: {getattr(exc, 'problem', None) or exc}"
-        ) from None
+    from harness.config import load_yaml
+
+    raw = load_yaml(path, what="policy file")
     return parse_policy(raw, source=str(path))

@@ -12,18 +12,9 @@ import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.reports.pdf import QUIET_FLAGS, find_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = find_chromium() or "/usr/bin/chromium"
 
 
 def screenshot(
@@ -46,7 +37,7 @@ def screenshot(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=list(QUIET_FLAGS))
         try:
             for label, width in (("desktop", 1280), ("phone", 390)):
                 page = browser.new_page(viewport={"width": width, "height": 900})

@@ -112,6 +112,17 @@ class Suite(ABC):
         """Evaluate ``model`` on ``data``; write per-example rows through ``ctx.examples``."""
 
 
+def proportion_metric(name: str, k: int, n: int, *, higher: bool | None, description: str) -> Metric:
+    """A share k/n with its Wilson 95% interval (null when n is 0)."""
+    from harness.stats import wilson_interval
+
+    ci = wilson_interval(k, n)
+    return Metric(
+        name=name, value=k / n if n else None, higher_is_better=higher, ci_low=ci.low, ci_high=ci.high,
+        ci_method="wilson" if n else None, n=n, description=description,
+    )
+
+
 def prediction_probabilities(model: ModelAdapter, texts: Sequence[str]) -> FloatArray:
     """Convenience for suites that need fresh predictions on perturbed texts."""
     return model.predict_proba(list(texts))

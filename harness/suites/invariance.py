@@ -14,8 +14,8 @@ from pydantic import Field, field_validator
 from harness import registry
 from harness.records import Metric
 from harness.robust.perturb import PERTURBATIONS, perturb
-from harness.stats import bootstrap_mean_ci, wilson_interval
-from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
+from harness.stats import bootstrap_mean_ci
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -53,20 +53,6 @@ class InvarianceParams(SuiteParams):
         return value
 
 
-def _rate(name: str, k: int, n: int, *, higher: bool, description: str) -> Metric:
-    ci = wilson_interval(k, n)
-    return Metric(
-        name=name,
-        value=k / n if n else None,
-        higher_is_better=higher,
-        ci_low=ci.low,
-        ci_high=ci.high,
-        ci_method="wilson" if n else None,
-        n=n,
-        description=description,
-    )
-
-
 @registry.suites.register("invariance")
 class InvarianceSuite(Suite):
     name: ClassVar[str] = "invariance"
@@ -86,7 +72,7 @@ class InvarianceSuite(Suite):
         clean_pred = clean.argmax(axis=1)
         n = len(sample)
         metrics = [
-            _rate(
+            proportion_metric(
                 "clean.accuracy",
                 int(np.sum(clean_pred == labels)),
                 n,
@@ -134,14 +120,14 @@ class InvarianceSuite(Suite):
             n_changed = int(changed.sum())
             ci = bootstrap_mean_ci(delta[changed], n_boot=p.n_bootstrap, seed=seed)
             metrics += [
-                _rate(
+                proportion_metric(
                     f"{name}.accuracy",
                     int(np.sum(pred == labels)),
                     n,
                     higher=True,
                     description=f"Accuracy after the '{name}' perturbation",
                 ),
-                _rate(
+                proportion_metric(
                     f"{name}.flip_rate",
                     int(flipped.sum()),
                     n_changed,

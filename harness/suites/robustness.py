@@ -18,8 +18,8 @@ from pydantic import Field, field_validator
 from harness import registry
 from harness.records import Metric
 from harness.robust.recipes import RECIPES, REFERENCE_ANGULAR_SIMILARITY, available_recipes
-from harness.stats import order_statistic_ci, t_mean_ci, wilson_interval
-from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
+from harness.stats import order_statistic_ci, t_mean_ci
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -232,20 +232,6 @@ class RobustnessSuite(Suite):
         )
 
 
-def _ci_metric(name: str, k: int, n: int, *, higher: bool | None, description: str) -> Metric:
-    ci = wilson_interval(k, n)
-    return Metric(
-        name=name,
-        value=k / n if n else None,
-        higher_is_better=higher,
-        ci_low=ci.low,
-        ci_high=ci.high,
-        ci_method="wilson" if n else None,
-        n=n,
-        description=description,
-    )
-
-
 def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric], dict[str, Any]]:
     """Metrics and a summary table entry for one recipe's rows."""
     counts = {
@@ -267,21 +253,21 @@ def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric
         dtype=float,
     )
     m = [
-        _ci_metric(
+        proportion_metric(
             f"{recipe}.clean_accuracy",
             attacked,
             n,
             higher=True,
             description="Accuracy on the attacked sample before the attack",
         ),
-        _ci_metric(
+        proportion_metric(
             f"{recipe}.accuracy_under_attack",
             counts["failed"] + counts["timed_out"],
             n,
             higher=True,
             description="Share of the sample still classified correctly after the attack",
         ),
-        _ci_metric(
+        proportion_metric(
             f"{recipe}.attack_success_rate",
             counts["succeeded"],
             attacked,
@@ -367,7 +353,7 @@ def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric
             n=int(sims.size),
             description="10th percentile of that similarity",
         ),
-        _ci_metric(
+        proportion_metric(
             f"{recipe}.similarity.share_below_threshold",
             below,
             int(sims.size),
