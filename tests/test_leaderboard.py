@@ -417,3 +417,16 @@ def test_serve_binds_localhost_and_sends_csp(entries: Path, tmp_path: Path) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_committed_real_entries_verify_and_build(tmp_path: Path) -> None:
+    """The published entries (full, LoRA and head-only fine-tunes of minilm-l6) still verify
+    against their manifests, the committed schema and the site's benchmark definition."""
+    from harness.leaderboard.site import build_site
+
+    repo = Path(__file__).resolve().parents[1]
+    result = build_site(repo / "leaderboard" / "entries", tmp_path / "site", settings_file=repo / "leaderboard" / "site.yaml")
+    assert result.n_entries >= 3
+    overview = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    for method in ("full", "lora", "head"):
+        assert f"minilm-l6 ({method} fine-tune)" in overview
