@@ -7,7 +7,7 @@ setup:
 
 demo: setup
 	.venv/bin/harness run suites/default.yaml
-	.venv/bin/harness report "$$(ls -dt reports/default-* | head -1)"
+	.venv/bin/harness report "$$(ls -dt reports/default-*/ | head -1)"
 
 lint: setup
 	.venv/bin/ruff check harness tests benchmarks noxfile.py
