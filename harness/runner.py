@@ -217,8 +217,14 @@ def execute(
     force: bool = False,
     retrain: bool = False,
     progress_factory: ProgressFactory | None = None,
+    adopt_examples: bool = False,
 ) -> RunResult:
-    """Run a run file end to end. Raises ``HarnessError`` for anything a person must fix."""
+    """Run a run file end to end. Raises ``HarnessError`` for anything a person must fix.
+
+    ``adopt_examples``: the caller vouches that per-example files already in a folder without a
+    record were written for this very config (a sharded sweep merges its shards' rows there);
+    without it such a folder is refused, since nothing says whose results they are.
+    """
     import os
 
     from harness.artifacts import cache_root
@@ -237,7 +243,7 @@ def execute(
         return RunResult(run_dir, previous, ExitCode.OK, reused=True)
     if force:
         _clear_results(run_dir)
-    elif previous is None and _has_results(run_dir):
+    elif previous is None and _has_results(run_dir) and not adopt_examples:
         raise ConfigError(
             f"{run_dir}: holds per-example results but no record, so their model and data cannot be "
             "checked; choose another --out or pass --force to start over"

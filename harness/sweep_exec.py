@@ -79,6 +79,7 @@ def _run_job(payload: dict[str, Any]) -> Result:
         overrides=list(payload["overrides"]),
         out_dir=run_dir,
         progress_factory=factory,
+        adopt_examples=bool(payload.get("merge")),
     )
     errors = [f"{s.name}: {s.error}" for s in result.record.suites if s.status != "ok"]
     return {
