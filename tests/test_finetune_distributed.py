@@ -38,7 +38,8 @@ FINETUNE = {
 }
 
 # Under torchrun on every rank: run_finetune with a hard interrupt (a kill mid-step) at step
-# STOP, then print this rank's result as one JSON line.
+# STOP, then write this rank's result to its own JSON file in the working folder (not stdout: two
+# ranks share one pipe, and another rank's unterminated output can land inside a printed line).
 WORKER = """
 import json, logging, os, sys
 from pathlib import Path
@@ -63,7 +64,8 @@ try:
            "resumed": r.model_card["training"]["resumed_from_step"]}
 except FinetuneInterrupted as exc:
     out = {"interrupted": exc.message}
-print("RESULT " + json.dumps({"rank": int(os.environ["RANK"]), **out}), flush=True)
+rank = int(os.environ["RANK"])
+Path(f"result-{rank}.json").write_text(json.dumps({"rank": rank, **out}))
 """
 
 
@@ -110,10 +112,15 @@ def launch(args: list[str], cwd: Path, cache: Path) -> subprocess.CompletedProce
     return proc
 
 
-def results(proc: subprocess.CompletedProcess[str]) -> dict[int, dict[str, Any]]:
-    rows = [json.loads(x[7:]) for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+def results(proc: subprocess.CompletedProcess[str], folder: Path) -> dict[int, dict[str, Any]]:
+    """Each rank's result file from one launch in ``folder``, consumed so the next launch starts
+    clean."""
+    files = sorted(folder.glob("result-*.json"))
+    rows = [json.loads(f.read_text()) for f in files]
+    for f in files:
+        f.unlink()
     by_rank = {r.pop("rank"): r for r in rows}
-    assert sorted(by_rank) == [0, 1], proc.stdout
+    assert sorted(by_rank) == [0, 1], proc.stdout[-3000:] + proc.stderr[-3000:]
     return by_rank
 
 
@@ -196,11 +203,11 @@ def test_interrupted_two_process_finetune_resumes_to_the_same_weights(
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     cache = tmp_path / "cache"
-    stopped = results(launch([str(script), str(path), str(cache), "5"], tmp_path, cache))
+    stopped = results(launch([str(script), str(path), str(cache), "5"], tmp_path, cache), tmp_path)
     for rank in (0, 1):
         assert "interrupted at step 5" in stopped[rank]["interrupted"]
         assert "checkpoint-4" in stopped[rank]["interrupted"]
-    resumed = results(launch([str(script), str(path), str(cache), "0"], tmp_path, cache))
+    resumed = results(launch([str(script), str(path), str(cache), "0"], tmp_path, cache), tmp_path)
     assert resumed[0] == resumed[1]
     assert resumed[0]["resumed"] == 4 and not resumed[0]["hit"]
     folder = Path(resumed[0]["checkpoint"])
