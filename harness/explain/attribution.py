@@ -112,9 +112,14 @@ class TokenForward:
         self.output = output
 
     def __call__(self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None) -> Any:
-        logits = self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).logits.float()
+        from harness.models.cls_forward import classifier_logits
+
+        logits = classifier_logits(
+            self.model,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).float()
         return logits.softmax(-1) if self.output == "probability" else logits
 
 
@@ -135,9 +140,14 @@ class EmbedsForward:
         import torch
 
         mixed = torch.where(keep.unsqueeze(-1), embeds, orig)
-        logits = self.model(
-            inputs_embeds=mixed, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).logits.float()
+        from harness.models.cls_forward import classifier_logits
+
+        logits = classifier_logits(
+            self.model,
+            inputs_embeds=mixed,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+        ).float()
         return logits.softmax(-1) if self.output == "probability" else logits
 
 

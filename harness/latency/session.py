@@ -20,10 +20,13 @@ Row = dict[str, Any]
 
 @contextmanager
 def measuring(threads: int) -> Iterator[None]:
-    """Pinned torch threads and ``torch.inference_mode`` (no autograd bookkeeping)."""
+    """Pinned torch threads, batches one at a time on all of them, and ``torch.inference_mode``
+    (no autograd bookkeeping)."""
     import torch
 
-    with pinned_threads(threads), torch.inference_mode():
+    from harness.models.base import one_batch_at_a_time
+
+    with pinned_threads(threads), one_batch_at_a_time(), torch.inference_mode():
         yield
 
 

@@ -7,7 +7,9 @@ Suites talk to models only through this protocol. Adapters that wrap a torch mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -18,6 +20,24 @@ if TYPE_CHECKING:
     from harness.records import ModelInfo
 
 FloatArray = npt.NDArray[np.float64]
+
+_ONE_BATCH_AT_A_TIME: ContextVar[bool] = ContextVar("one_batch_at_a_time", default=False)
+
+
+@contextmanager
+def one_batch_at_a_time() -> Iterator[None]:
+    """Inside the block, adapters run their batches one after another on all intra-op threads
+    rather than side by side. Timings need this: a latency measured at ``threads: N`` must be the
+    forward's own N-thread time, not a schedule's."""
+    token = _ONE_BATCH_AT_A_TIME.set(True)
+    try:
+        yield
+    finally:
+        _ONE_BATCH_AT_A_TIME.reset(token)
+
+
+def batches_side_by_side_allowed() -> bool:
+    return not _ONE_BATCH_AT_A_TIME.get()
 
 
 @runtime_checkable

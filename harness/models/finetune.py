@@ -67,11 +67,11 @@ from harness.models.finetune_trainer import (
     folder_lock,
     graceful_sigint,
     last_checkpoint,
+    process_group,
     rank_logger,
     save_checkpoint,
     seeded_trainer_class,
     share_from_main,
-    start_process_group,
     training_args,
 )
 from harness.store import atomic_write_json, digest_tree, sha256_json
@@ -185,34 +185,40 @@ def run_finetune(
         key=key,
         world=world,
     )
+    group: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if world.distributed:
         from harness.models.hf import resolve_device
 
         device = resolve_device(device)
         # Before the lock: rank 0 may wait for it while the others wait for rank 0.
-        start_process_group(world, device)
+        group = process_group(world, device)
         logger = rank_logger(logger, world)
-    # One fine-tune per key at a time. Only rank 0 takes the lock: the ranks of one launch
-    # are one fine-tune (if every rank took it, rank 0 would hold it and wait in the
-    # process group for ranks that wait for the lock).
-    lock = (
-        folder_lock(folder.parent / f".{key}.lock") if world.is_main else contextlib.nullcontext()
-    )
-    with lock:
-
-        def check_cache() -> tuple[dict[str, Any], str] | None:
-            hit = _cached(folder, retrain, logger)
-            if hit is None:
-                folder.mkdir(parents=True, exist_ok=True)
-            return hit
-
-        hit = share_from_main(world, check_cache)
-        if hit is not None:
-            card, digest = hit
-            return FinetuneResult(checkpoint=folder, model_card=card, cache_hit=True, digest=digest)
-        return job.run(
-            threads=threads, device=device, logger=logger, progress=progress, extra=callbacks
+    with group:
+        # One fine-tune per key at a time. Only rank 0 takes the lock: the ranks of one launch
+        # are one fine-tune (if every rank took it, rank 0 would hold it and wait in the
+        # process group for ranks that wait for the lock).
+        lock = (
+            folder_lock(folder.parent / f".{key}.lock")
+            if world.is_main
+            else contextlib.nullcontext()
         )
+        with lock:
+
+            def check_cache() -> tuple[dict[str, Any], str] | None:
+                hit = _cached(folder, retrain, logger)
+                if hit is None:
+                    folder.mkdir(parents=True, exist_ok=True)
+                return hit
+
+            hit = share_from_main(world, check_cache)
+            if hit is not None:
+                card, digest = hit
+                return FinetuneResult(
+                    checkpoint=folder, model_card=card, cache_hit=True, digest=digest
+                )
+            return job.run(
+                threads=threads, device=device, logger=logger, progress=progress, extra=callbacks
+            )
 
 
 def _cached(

@@ -67,15 +67,23 @@ def current_world() -> World:
     return World(size=values["WORLD_SIZE"], rank=values["RANK"], local_rank=values["LOCAL_RANK"])
 
 
-def start_process_group(world: World, device: str) -> None:
-    """Join the launch's process group before anything else needs it (the cache lock hand-off
-    below). The Trainer's accelerate state later finds the group initialised and reuses it."""
+@contextlib.contextmanager
+def process_group(world: World, device: str) -> Iterator[None]:
+    """Join the launch's process group before anything else needs it (the cache lock hand-off)
+    and leave it when the fine-tune is over. The Trainer's accelerate state finds the group
+    initialised and reuses it.
+
+    Leaving matters: a gloo group still alive at interpreter exit can abort the process
+    ("terminate called without an active exception") after all the work is done. A group that
+    was already there when this began belongs to the caller and is left alone.
+    """
     import torch
     import torch.distributed as dist
 
     if device not in ("cpu", "cuda"):
         raise ConfigError(MSG_DISTRIBUTED_DEVICE.format(size=world.size, device=device))
     if dist.is_initialized():
+        yield
         return
     if device == "cuda":
         # One GPU per process, by local rank (what torchrun / accelerate expect).
@@ -83,6 +91,15 @@ def start_process_group(world: World, device: str) -> None:
         dist.init_process_group("nccl", device_id=torch.device("cuda", world.local_rank))
     else:
         dist.init_process_group("gloo")
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        if dist.is_initialized():
+            if finished:
+                dist.barrier()  # no rank tears down while another still talks to it
+            dist.destroy_process_group()
 
 
 def share_from_main(world: World, compute: Callable[[], T]) -> T:

@@ -267,20 +267,30 @@ class HFClassifier:
     def logits(self, encoded: Encoded) -> Any:
         import torch
 
-        inputs = {
-            "input_ids": encoded.input_ids.to(self._device),
-            "attention_mask": encoded.attention_mask.to(self._device),
-        }
-        if encoded.token_type_ids is not None:
-            inputs["token_type_ids"] = encoded.token_type_ids.to(self._device)
+        from harness.models.cls_forward import classifier_logits
+
+        types = encoded.token_type_ids
         use_autocast = self._device == "cuda" and self.precision in ("bf16", "fp16")
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         with torch.autocast(device_type="cuda", dtype=dtype, enabled=use_autocast):
-            out = self._model(**inputs).logits
+            out = classifier_logits(
+                self._model,
+                input_ids=encoded.input_ids.to(self._device),
+                attention_mask=encoded.attention_mask.to(self._device),
+                token_type_ids=None if types is None else types.to(self._device),
+            )
         return out.float()
 
     def predict_proba(self, texts: Sequence[str]) -> FloatArray:
-        """Length-bucketed batches: sort by token count, pad each batch to its longest item."""
+        """Length-bucketed batches: sort by token count, pad each batch to its longest item.
+
+        On CPU with N > 1 intra-op threads, N batches run side by side on one thread each rather
+        than one batch at a time on N threads: the small matrices of short texts spend much of a
+        multi-threaded forward in the threads' barriers, worst of all on a busy machine. Every
+        batch is computed on one thread whatever the schedule, so probabilities are the same from
+        run to run. Not under ``torch.distributed`` (ranks already share the cores) nor inside
+        ``one_batch_at_a_time()`` (latency timings).
+        """
         import torch
 
         texts = list(texts)
@@ -289,14 +299,43 @@ class HFClassifier:
         ids, truncated = self.tokenize(texts)
         self.n_truncated = int(sum(truncated))
         order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+        chunks = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         out = np.empty((len(ids), len(self._label_names)), dtype=np.float64)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start : start + self.batch_size]
+
+        def probabilities(chunk: list[int]) -> tuple[list[int], FloatArray]:
+            with torch.inference_mode():
                 batch = self.collate([ids[i] for i in chunk])
-                probs = torch.softmax(self.logits(batch), dim=-1).cpu().double().numpy()
-                out[chunk] = probs
+                return chunk, torch.softmax(self.logits(batch), dim=-1).cpu().double().numpy()
+
+        workers = self._side_by_side_workers(len(chunks))
+        if workers <= 1:
+            for chunk in chunks:
+                done, probs = probabilities(chunk)
+                out[done] = probs
+            return out
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = torch.get_num_threads()
+        try:
+            # The calling thread keeps its own count; each worker sets one thread for itself.
+            with ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                for done, probs in pool.map(probabilities, chunks):
+                    out[done] = probs
+        finally:
+            # set_num_threads also stores the default that threads started later pick up.
+            torch.set_num_threads(threads)
         return out
+
+    def _side_by_side_workers(self, n_batches: int) -> int:
+        import torch
+
+        from harness.models.base import batches_side_by_side_allowed
+
+        if self._device != "cpu" or n_batches <= 1 or not batches_side_by_side_allowed():
+            return 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return 1
+        return min(torch.get_num_threads(), n_batches)
 
 
 def apply_adapter(model: Any, folder: Path) -> Any:
