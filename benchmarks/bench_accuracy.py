@@ -1,6 +1,7 @@
 """Accuracy-pass throughput on minilm-l6 over 1,000 rotten-tomatoes test examples.
 
-Ours (``HFClassifier.predict_proba``: length-bucketed batches padded to the longest item) against
+Ours (``HFClassifier.predict_proba``: length-bucketed batches padded to the longest item, run side
+by side on one thread each, the last layer for [CLS] only; see harness/models/cls_forward.py) against
 two peers at the same thread count: ``transformers.pipeline("text-classification",
 batch_size=32)`` and a hand-written ``inference_mode`` loop (batches of 32 in data order, padded
 to the longest item of each batch). Goals: >= 2x the pipeline, within 1.15x of the hand loop.

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.errors import RecordError
 
-SCHEMA_VERSION = "1.0"
-SUPPORTED_SCHEMA_VERSIONS = frozenset({SCHEMA_VERSION})
+SCHEMA_VERSION = "1.1"  # 1.1 adds model.forward and model.forward_probe_max_abs_diff
+SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", SCHEMA_VERSION})
 
 RECORD_FILE = "record.json"
 MANIFEST_FILE = "manifest.json"
@@ -110,6 +110,16 @@ class ModelInfo(_Frozen):
     max_length: int = Field(description="Truncation length used for inference.")
     dtype: str = Field(default="float32")
     model_card: dict[str, Any] | None = Field(default=None, description="Fine-tuning model card, when fine-tuned.")
+    forward: str | None = Field(
+        default=None,
+        description="How logits were computed: 'full' (the model's own forward) or "
+        "'cls-only-last-layer' (the last encoder layer for the [CLS] position only, used after a "
+        "probe batch agreed with the full forward).",
+    )
+    forward_probe_max_abs_diff: float | None = Field(
+        default=None,
+        description="Largest |logit difference| between the two forwards on the probe batch.",
+    )
 
 
 class SplitInfo(_Frozen):

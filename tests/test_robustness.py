@@ -285,3 +285,41 @@ def test_forked_workers_read_wordnet_through_their_own_files() -> None:
         missing = sum(pool.map(_lookup_many, [words] * 8))
     assert missing == 0
     assert wordnet.synsets("extraordinary")[0] is not None
+
+
+@pytest.mark.parametrize("recipe", ["pwws", "deepwordbug"])
+def test_first_queries_are_what_the_search_asks_first(
+    recipe: str, victim_model: HFClassifier, data: Dataset
+) -> None:
+    """The texts warmed across examples before the searches start are the texts the searches
+    then ask for: the word-importance pass, in the search's own order."""
+    from harness.robust import textattack_adapter as adapter
+    from harness.robust.resources import AttackResources
+    from harness.robust.victim import VictimWrapper
+
+    class Recording(VictimWrapper):
+        def __init__(self, model: HFClassifier) -> None:
+            super().__init__(model, cache=False)
+            self.calls: list[list[str]] = []
+
+        def __call__(self, text_list: Any) -> Any:
+            self.calls.append([str(t) for t in text_list])
+            return super().__call__(text_list)
+
+    resources = AttackResources.fetch()
+    victim = Recording(victim_model)
+    attack = adapter.build_attack(recipe, victim, resources, query_budget=None)
+    sample = data.sample(8, 0)
+    checked = 0
+    for text, label in zip(sample.texts, sample.labels, strict=True):
+        if int(victim_model.predict_proba([text])[0].argmax()) != label:
+            continue  # skipped by the attack: nothing is asked
+        expected = adapter.first_queries(attack, text)
+        assert expected and len(set(expected)) == len(expected)
+        victim.calls.clear()
+        adapter.attack_example(attack, victim, text, label, seed=1, time_budget_s=None)
+        asked = [t for call in victim.calls for t in call]
+        assert asked[0] == text  # the goal function's initial result
+        assert asked[1 : 1 + len(expected)] == expected
+        checked += 1
+    assert checked >= 3

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 PROBE_TOLERANCE = 1e-4  # logits; float32 rounding differences are ~1e-6
 VERDICT_ATTR = "_harness_cls_only_agrees"  # kept on the model object, so it dies with it
+GAP_ATTR = "_harness_cls_only_probe_gap"
+FULL = "full"
+CLS_ONLY = "cls-only-last-layer"
 _lock = threading.Lock()
 
 
@@ -71,6 +74,13 @@ def shortcut_enabled(model: Any) -> bool:
     return bool(verdict)
 
 
+def forward_path(model: Any) -> tuple[str, float | None]:
+    """For the record: which forward computes the logits, and the probe's largest difference."""
+    enabled = shortcut_enabled(model)
+    gap = getattr(model, GAP_ATTR, None)
+    return (CLS_ONLY if enabled else FULL), (None if gap is None else float(gap))
+
+
 def _eligible(model: Any) -> bool:
     """A BERT encoder with absolute positions, a pooler and a plain classifier head."""
     config = getattr(model, "config", None)
@@ -115,6 +125,7 @@ def _probe_agrees(model: Any) -> bool:
         log.info("cls-only forward unavailable for %s: %s", type(model).__name__, exc)
         return False
     gap = float((full - short).abs().max())
+    setattr(model, GAP_ATTR, gap)
     if gap > PROBE_TOLERANCE:
         log.warning("cls-only forward disagrees with the model's own by %.3g; not used", gap)
         return False

@@ -164,6 +164,9 @@ class HFClassifier:
             raise ModelError(f"{folder}: cannot load model or tokenizer ({exc})") from None
         model = apply_adapter(model, folder)
         model.eval().to(resolved)
+        from harness.models.cls_forward import forward_path
+
+        forward, probe_gap = forward_path(model)
         digest, files, tok_digest = model_digest(folder)
         eff_precision = "bf16" if precision == "auto" and resolved == "cuda" else ("fp32" if precision == "auto" else precision)
         info = ModelInfo(
@@ -178,6 +181,8 @@ class HFClassifier:
             max_length=max_length,
             dtype=eff_precision,
             model_card=model_card,
+            forward=forward,
+            forward_probe_max_abs_diff=probe_gap,
         )
         del torch
         return cls(

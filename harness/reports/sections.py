@@ -202,6 +202,10 @@ def model_card(view: RunView) -> Markup:
         ("Max length (tokens)", model.max_length),
         ("Precision", model.dtype),
     ]
+    if model.forward is not None:
+        gap = model.forward_probe_max_abs_diff
+        probe = f" (probe: max |Δ logit| {gap:.1e} against the full forward)" if gap is not None else ""
+        identity.append(("Forward", f"{model.forward}{probe}"))
     labels = el(
         "ol",
         [el("li", el("code", name)) for name in model.label_names or dataset.label_names],

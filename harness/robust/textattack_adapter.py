@@ -333,6 +333,26 @@ def build_attack(
     return attack
 
 
+def first_queries(attack: Any, text: str) -> list[str]:
+    """The texts ``attack`` will query first on ``text``: for the greedy word-importance search
+    (PWWS, DeepWordBug, TextFooler …) every modifiable word replaced by [UNK] in turn, built the
+    way the search builds them. Recipes that share the search share these texts, so one
+    bucketed pass over all examples answers them before any search starts. [] for other
+    searches."""
+    assert _textattack is not None, "load_textattack first"
+    search = attack.search_method
+    if not isinstance(search, _textattack.search_methods.GreedyWordSwapWIR):
+        return []
+    if search.wir_method not in ("unk", "weighted-saliency"):
+        return []
+    initial = _textattack.shared.AttackedText(text)
+    _, indices = attack.get_indices_to_order(initial)
+    if search.truncate_words_to is not None:
+        indices = sorted(indices)[: search.truncate_words_to]
+    attack.clear_cache()  # leave no trace of this look-ahead in the attack's caches
+    return [str(initial.replace_word_at_index(i, search.unk_token).text) for i in indices]
+
+
 def words_perturbed_pct(result: Any) -> float | None:
     """Share of words changed, in percent (TextAttack's own 'perturbed word %' definition)."""
     if type(result).__name__ not in ("SuccessfulAttackResult", "MaximizedAttackResult"):

@@ -146,6 +146,23 @@ class RobustnessSuite(Suite):
             r: adapter.build_attack(r, victim, resources, query_budget=p.query_budget)
             for r in pending
         }
+        # Batching across examples: the word-importance pass the greedy searches begin with is
+        # the same texts for every recipe that uses it; answer all of them in one bucketed pass
+        # (workers fork after this and share the cache). Misclassified examples are skipped by
+        # the attack, so their texts are not asked for.
+        correct = {
+            eid
+            for eid, probs, label in zip(sample.ids, clean, sample.labels, strict=True)
+            if int(np.argmax(probs)) == int(label)
+        }
+        victim.warm(
+            [
+                query
+                for job in jobs
+                if job.example_id in correct
+                for query in adapter.first_queries(attacks[job.recipe], job.text)
+            ]
+        )
         total, finished = len(p.recipes) * len(sample), len(p.recipes) * len(sample) - len(jobs)
         labels = model.label_names
 
