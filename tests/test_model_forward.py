@@ -47,6 +47,9 @@ def test_cls_only_logits_equal_the_full_forward(tiny_model_dir: Path) -> None:
             token_type_ids=enc.token_type_ids,
         )
     assert cls_forward.shortcut_enabled(adapter.model)
+    assert adapter.info().forward == "cls-only-last-layer"
+    gap = adapter.info().forward_probe_max_abs_diff
+    assert gap is not None and gap < 1e-5
     assert float((full - fast).abs().max()) < 1e-5
     # an unpadded batch takes the unmasked path
     same = adapter.collate([enc.input_ids[0, : enc.lengths[0]].tolist()] * 3)
@@ -118,7 +121,6 @@ def test_a_shortcut_that_disagrees_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     folder = build_tiny_bert(tmp_path / "m", seed=3)
-    adapter = load(folder)
     real = cls_forward._cls_only_logits
 
     def off_by_one(model: Any, **kw: Any) -> Any:
@@ -126,8 +128,11 @@ def test_a_shortcut_that_disagrees_is_refused(
 
     monkeypatch.setattr(cls_forward, "_cls_only_logits", off_by_one)
     with caplog.at_level(logging.WARNING, logger="harness.models.cls_forward"):
-        assert not cls_forward.shortcut_enabled(adapter.model)
+        adapter = load(folder)  # the probe runs at load
+    assert not cls_forward.shortcut_enabled(adapter.model)
     assert "disagrees" in caplog.text
+    assert adapter.info().forward == "full"
+    assert adapter.info().forward_probe_max_abs_diff == pytest.approx(1.0, abs=1e-4)
     probs = adapter.predict_proba(TEXTS[:4])
     monkeypatch.setenv("HARNESS_FULL_FORWARD", "1")
     np.testing.assert_array_equal(probs, load(folder).predict_proba(TEXTS[:4]))

@@ -124,6 +124,11 @@ def _probe_agrees(model: Any) -> bool:
     except Exception as exc:  # an architecture variant the shortcut does not cover
         log.info("cls-only forward unavailable for %s: %s", type(model).__name__, exc)
         return False
+    if not (bool(torch.isfinite(full).all()) and bool(torch.isfinite(short).all())):
+        # A broken model (NaN weights) cannot show agreement; it gets its own forward, and the
+        # record a null instead of a NaN.
+        log.warning("cls-only forward not used: the probe batch gives non-finite logits")
+        return False
     gap = float((full - short).abs().max())
     setattr(model, GAP_ATTR, gap)
     if gap > PROBE_TOLERANCE:
