@@ -20,8 +20,8 @@ Figures (in ``FIGURES``, printed at the end and written next to HARNESS_BENCH_RE
    figure with frozen parameters is reported next to it.
 
 Run: ``pytest benchmarks/bench_explain.py --benchmark-only -p no:xdist -s``. The model is the
-minilm-l6 artifact with a fresh classification head, unless HARNESS_BENCH_EXPLAIN_MODEL names a
-fine-tuned checkpoint folder. HARNESS_BENCH_THREADS (default 2), HARNESS_BENCH_ROUNDS (default 1).
+default run's fine-tuned checkpoint when ``make demo`` has cached it (HARNESS_BENCH_EXPLAIN_MODEL
+names another folder), else the minilm-l6 artifact with a fresh classification head. HARNESS_BENCH_THREADS (default 2), HARNESS_BENCH_ROUNDS (default 1).
 """
 
 from __future__ import annotations
@@ -55,14 +55,15 @@ def setup() -> dict[str, Any]:
 
     torch.set_num_threads(THREADS)
     test = load_bundle(DatasetConfig(name="rotten-tomatoes")).splits["test"].sample(N_EXAMPLES, 0)
-    custom = os.environ.get("HARNESS_BENCH_EXPLAIN_MODEL")
-    if custom:
-        model = HFClassifier.load(Path(custom), name="finetuned", source="path", max_length=128)
-        FIGURES["model"] = f"fine-tuned checkpoint {custom}"
+    from default_model import bench_model_folder
+
+    folder, described = bench_model_folder("HARNESS_BENCH_EXPLAIN_MODEL")
+    FIGURES["model"] = described
+    if folder is not None:
+        model = HFClassifier.load(folder, name="finetuned", source="path", max_length=128)
     else:
         model = HFClassifier.load(artifacts.fetch("minilm-l6"), name="minilm-l6", source="artifact",
                                   label_names=["rotten", "fresh"], max_length=128)
-        FIGURES["model"] = "minilm-l6 artifact, fresh classification head (seeded by transformers)"
     return {"model": model, "data": test}
 
 
