@@ -93,16 +93,16 @@ def _ours(setup: dict[str, Any], n: int) -> dict[str, Any]:
 
 
 def _peer(setup: dict[str, Any], n: int, wrapper: Any) -> dict[str, Any]:
-    from harness.robust import textattack_adapter as adapter
+    from harness.robust import attacks
     from harness.robust.engine import example_seed
 
     sample = setup["data"].sample(n, 0)
     out = {}
     for recipe in RECIPES:
-        attack = adapter.build_attack(recipe, wrapper, setup["resources"], query_budget=None)
+        attack = attacks.build_attack(recipe, wrapper, setup["resources"], query_budget=None)
         for eid, text, label in zip(sample.ids, sample.texts, sample.labels, strict=True):
             attack.clear_cache()  # a fresh attack per example, as our suite does
-            row = adapter.attacker_run(
+            row = attacks.attacker_run(
                 attack, text, label, seed=example_seed(0, recipe, eid), query_budget=None
             )
             out[f"{recipe}:{eid}"] = {f: row[f] for f in KEYS}
@@ -123,7 +123,7 @@ def test_ours_stock_set(benchmark: Any, setup: dict[str, Any]) -> None:
 
 
 def test_peer_stock_wrapper(benchmark: Any, setup: dict[str, Any]) -> None:
-    from harness.robust.textattack_adapter import stock_hf_wrapper
+    from harness.robust.attacks import stock_hf_wrapper
 
     model = setup["model"]
     wrapper = stock_hf_wrapper(model.model, model.tokenizer)
@@ -136,7 +136,7 @@ def test_ours(benchmark: Any, setup: dict[str, Any]) -> None:
 
 
 def test_peer_pad_to_longest(benchmark: Any, setup: dict[str, Any]) -> None:
-    from harness.robust.textattack_adapter import PadToLongestWrapper
+    from harness.robust.attacks import PadToLongestWrapper
 
     model = setup["model"]
     wrapper = PadToLongestWrapper(model.model, model.tokenizer, model.max_length)

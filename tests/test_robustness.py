@@ -120,7 +120,7 @@ def _without_timing(rows: dict[str, Any]) -> dict[str, Any]:
 def test_outcomes_equal_textattack_attacker(
     recipe: str, victim_model: HFClassifier, data: Dataset, tmp_path: Path
 ) -> None:
-    from harness.robust import textattack_adapter as adapter
+    from harness.robust import attacks
     from harness.robust.engine import example_seed
     from harness.robust.resources import AttackResources
     from harness.robust.victim import VictimWrapper
@@ -141,8 +141,8 @@ def test_outcomes_equal_textattack_attacker(
     for eid, text, label in zip(sample.ids, sample.texts, sample.labels, strict=True):
         ours = rows[f"{recipe}:{eid}"]
         victim = VictimWrapper(victim_model, cache=False)  # a fresh attack and victim per example
-        attack = adapter.build_attack(recipe, victim, resources, query_budget=None)
-        theirs = adapter.attacker_run(
+        attack = attacks.build_attack(recipe, victim, resources, query_budget=None)
+        theirs = attacks.attacker_run(
             attack, text, label, seed=example_seed(0, recipe, eid), query_budget=None
         )
         assert {k: ours[k] for k in COMPARED} == {k: theirs[k] for k in COMPARED}, eid
@@ -293,7 +293,7 @@ def test_first_queries_are_what_the_search_asks_first(
 ) -> None:
     """The texts warmed across examples before the searches start are the texts the searches
     then ask for: the word-importance pass, in the search's own order."""
-    from harness.robust import textattack_adapter as adapter
+    from harness.robust import attacks
     from harness.robust.resources import AttackResources
     from harness.robust.victim import VictimWrapper
 
@@ -308,16 +308,16 @@ def test_first_queries_are_what_the_search_asks_first(
 
     resources = AttackResources.fetch()
     victim = Recording(victim_model)
-    attack = adapter.build_attack(recipe, victim, resources, query_budget=None)
+    attack = attacks.build_attack(recipe, victim, resources, query_budget=None)
     sample = data.sample(8, 0)
     checked = 0
     for text, label in zip(sample.texts, sample.labels, strict=True):
         if int(victim_model.predict_proba([text])[0].argmax()) != label:
             continue  # skipped by the attack: nothing is asked
-        expected = adapter.first_queries(attack, text)
+        expected = attacks.first_queries(attack, text)
         assert expected and len(set(expected)) == len(expected)
         victim.calls.clear()
-        adapter.attack_example(attack, victim, text, label, seed=1, time_budget_s=None)
+        attacks.attack_example(attack, victim, text, label, seed=1, time_budget_s=None)
         asked = [t for call in victim.calls for t in call]
         assert asked[0] == text  # the goal function's initial result
         assert asked[1 : 1 + len(expected)] == expected

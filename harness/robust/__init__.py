@@ -1,2 +1,3 @@
-"""Robustness machinery: offline resources, the victim wrapper, recipe specs, perturbations and
-the one adapter module that touches TextAttack (``textattack_adapter``)."""
+"""Robustness machinery: offline resources, the victim wrapper, recipe specs, perturbations, the
+one module that imports TextAttack (``textattack_adapter``) and the attacks built on it
+(``attacks``)."""

@@ -53,7 +53,7 @@ def _worker_init() -> None:
 
 
 def _run_job(job: Job) -> tuple[Job, dict[str, Any]]:
-    from harness.robust.textattack_adapter import attack_example
+    from harness.robust.attacks import attack_example
 
     attack = _STATE["attacks"][job.recipe]
     victim: VictimWrapper = _STATE["victim"]

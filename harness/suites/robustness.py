@@ -118,9 +118,10 @@ class RobustnessSuite(Suite):
         return None
 
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
-        from harness.robust import textattack_adapter as adapter
+        from harness.robust.attacks import build_attack, first_queries
         from harness.robust.engine import Job, example_seed, run_jobs
         from harness.robust.resources import AttackResources, SentenceEncoder, angular_similarity
+        from harness.robust.textattack_adapter import load_textattack
         from harness.robust.victim import VictimWrapper
 
         p: RobustnessParams = self.params  # type: ignore[assignment]
@@ -128,7 +129,7 @@ class RobustnessSuite(Suite):
         workers = p.workers or ctx.workers
         sample = data.sample(p.n_examples, seed)
         resources = AttackResources.fetch()
-        adapter.load_textattack(resources)
+        load_textattack(resources)
         victim = VictimWrapper(model)
         clean = victim.warm(
             list(sample.texts)
@@ -143,7 +144,7 @@ class RobustnessSuite(Suite):
         ]
         pending = sorted({j.recipe for j in jobs})
         attacks = {
-            r: adapter.build_attack(r, victim, resources, query_budget=p.query_budget)
+            r: build_attack(r, victim, resources, query_budget=p.query_budget)
             for r in pending
         }
         # Batching across examples: the word-importance pass the greedy searches begin with is
@@ -160,7 +161,7 @@ class RobustnessSuite(Suite):
                 query
                 for job in jobs
                 if job.example_id in correct
-                for query in adapter.first_queries(attacks[job.recipe], job.text)
+                for query in first_queries(attacks[job.recipe], job.text)
             ]
         )
         total, finished = len(p.recipes) * len(sample), len(p.recipes) * len(sample) - len(jobs)
