@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.errors import RecordError
+
+if TYPE_CHECKING:
+    from harness.stats import Interval
 
 SCHEMA_VERSION = "1.1"  # 1.1 adds model.forward and model.forward_probe_max_abs_diff
 SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", SCHEMA_VERSION})
@@ -57,6 +60,31 @@ class Metric(_Frozen):
     @classmethod
     def _nan_to_none(cls, value: Any) -> Any:
         return finite_or_none(value) if isinstance(value, (int, float)) else value
+
+    @classmethod
+    def with_interval(
+        cls,
+        *,
+        name: str,
+        value: float | None,
+        interval: Interval,
+        higher_is_better: bool | None,
+        n: int | None = None,
+        unit: str | None = None,
+        description: str | None = None,
+    ) -> Metric:
+        """A metric whose interval (bounds and method) comes from one ``harness.stats`` result."""
+        return cls(
+            name=name,
+            value=value,
+            higher_is_better=higher_is_better,
+            ci_low=interval.low,
+            ci_high=interval.high,
+            ci_method=interval.method,
+            n=n,
+            unit=unit,
+            description=description,
+        )
 
 
 class Resource(_Frozen):

@@ -144,33 +144,27 @@ def run_swaps(
         aci = bootstrap_mean_ci(absd, n_boot=max(p.n_boot, 1), seed=ctx.seed)
         sci = bootstrap_mean_ci([r["delta_p"] for r in got], n_boot=max(p.n_boot, 1), seed=ctx.seed)
         out.metrics += [
-            Metric(
+            Metric.with_interval(
                 name=f"{prefix}.flip_rate",
                 value=flips / len(got),
                 higher_is_better=False,
-                ci_low=fci.low,
-                ci_high=fci.high,
-                ci_method=fci.method,
+                interval=fci,
                 n=len(got),
                 description=f"Share of swapped texts ({kind}) whose predicted label changes.",
             ),
-            Metric(
+            Metric.with_interval(
                 name=f"{prefix}.mean_abs_delta_p",
                 value=float(np.mean(absd)),
                 higher_is_better=False,
-                ci_low=aci.low,
-                ci_high=aci.high,
-                ci_method=aci.method,
+                interval=aci,
                 n=len(got),
                 description=f"Mean |Δp| of the positive class after the {kind} swap.",
             ),
-            Metric(
+            Metric.with_interval(
                 name=f"{prefix}.mean_delta_p",
                 value=float(np.mean([r["delta_p"] for r in got])),
                 higher_is_better=None,
-                ci_low=sci.low,
-                ci_high=sci.high,
-                ci_method=sci.method,
+                interval=sci,
                 n=len(got),
                 description=f"Mean signed Δp (swapped − original) of the {kind} swap.",
             ),

@@ -351,13 +351,11 @@ def analyse_category(
             n=len(per_template),
             description="Largest |Δp| between two fillers of one template.",
         ),
-        Metric(
+        Metric.with_interval(
             name=f"{prefix}.flip_rate",
             value=flips / len(per_template),
             higher_is_better=False,
-            ci_low=flip_ci.low,
-            ci_high=flip_ci.high,
-            ci_method=flip_ci.method,
+            interval=flip_ci,
             n=len(per_template),
             description="Share of templates whose predicted label changes between fillers.",
         ),

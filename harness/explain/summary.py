@@ -40,13 +40,11 @@ class MetricBuilder:
             return
         ci = bootstrap_mean_ci(vals, n_boot=self.n_boot, seed=self.seed + len(self.metrics))
         self.metrics.append(
-            Metric(
+            Metric.with_interval(
                 name=name,
                 value=float(vals.mean()),
                 higher_is_better=higher,
-                ci_low=ci.low,
-                ci_high=ci.high,
-                ci_method=ci.method,
+                interval=ci,
                 n=int(vals.size),
                 description=description,
             )
@@ -129,9 +127,14 @@ def _completeness(mb: MetricBuilder, rows: Sequence[Row], methods: Sequence[str]
         inside = sum(bool(d.get("within_tolerance")) for d in ig)
         ci = wilson_interval(inside, len(ig))
         mb.metrics.append(
-            Metric(name="ig.completeness.within_tolerance", value=inside / len(ig) if ig else None,
-                   higher_is_better=True, ci_low=ci.low, ci_high=ci.high, ci_method=ci.method,
-                   n=len(ig), description="Share of examples whose relative IG gap is within tolerance.")
+            Metric.with_interval(
+                name="ig.completeness.within_tolerance",
+                value=inside / len(ig) if ig else None,
+                higher_is_better=True,
+                interval=ci,
+                n=len(ig),
+                description="Share of examples whose relative IG gap is within tolerance.",
+            )
         )
         mb.mean("ig.n_steps", [d.get("n_steps") for d in ig], None, "Final IG n_steps per example.")
     if "gradient_shap" in methods:

@@ -75,7 +75,6 @@ def first_queries(attack: Any, text: str) -> list[str]:
     _, indices = attack.get_indices_to_order(initial)
     if search.truncate_words_to is not None:
         indices = sorted(indices)[: search.truncate_words_to]
-    attack.clear_cache()  # leave no trace of this look-ahead in the attack's caches
     return [str(initial.replace_word_at_index(i, search.unk_token).text) for i in indices]
 
 

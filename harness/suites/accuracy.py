@@ -110,13 +110,11 @@ class AccuracySuite(Suite):
                     warnings.append(f"group {column}={group!r} has {size} examples (< {min_size}); not reported as a metric")
                     continue
                 metrics.append(
-                    Metric(
+                    Metric.with_interval(
                         name=f"accuracy.group.{column}.{group}",
                         value=correct / size,
                         higher_is_better=True,
-                        ci_low=ci.low,
-                        ci_high=ci.high,
-                        ci_method=ci.method,
+                        interval=ci,
                         n=size,
                     )
                 )

@@ -134,13 +134,11 @@ class InvarianceSuite(Suite):
                     higher=False,
                     description="Share of changed examples whose predicted label changed",
                 ),
-                Metric(
+                Metric.with_interval(
                     name=f"{name}.mean_abs_delta_p_true",
                     value=float(delta[changed].mean()) if n_changed else None,
                     higher_is_better=False,
-                    ci_low=ci.low,
-                    ci_high=ci.high,
-                    ci_method=ci.method,
+                    interval=ci,
                     n=n_changed,
                     description="Mean |change in the true class's probability| "
                     "over changed examples",

@@ -308,46 +308,38 @@ def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric
     med = order_statistic_ci(np.sort(pct), 0.5)
     tq, ts = t_mean_ci(queries), t_mean_ci(seconds)
     m += [
-        Metric(
+        Metric.with_interval(
             name=f"{recipe}.words_perturbed_pct.mean",
             value=float(pct.mean()) if pct.size else None,
             higher_is_better=None,
-            ci_low=t.low,
-            ci_high=t.high,
-            ci_method=t.method,
+            interval=t,
             n=int(pct.size),
             unit="%",
             description="Mean share of words changed in successful attacks",
         ),
-        Metric(
+        Metric.with_interval(
             name=f"{recipe}.words_perturbed_pct.median",
             value=float(np.median(pct)) if pct.size else None,
             higher_is_better=None,
-            ci_low=med.low,
-            ci_high=med.high,
-            ci_method=med.method,
+            interval=med,
             n=int(pct.size),
             unit="%",
             description="Median share of words changed in successful attacks",
         ),
-        Metric(
+        Metric.with_interval(
             name=f"{recipe}.queries.mean",
             value=float(queries.mean()) if queries.size else None,
             higher_is_better=None,
-            ci_low=tq.low,
-            ci_high=tq.high,
-            ci_method=tq.method,
+            interval=tq,
             n=int(queries.size),
             unit="queries",
             description="Mean model queries per attacked example",
         ),
-        Metric(
+        Metric.with_interval(
             name=f"{recipe}.seconds_per_example.mean",
             value=float(seconds.mean()) if seconds.size else None,
             higher_is_better=False,
-            ci_low=ts.low,
-            ci_high=ts.high,
-            ci_method=ts.method,
+            interval=ts,
             n=int(seconds.size),
             unit="s",
             description="Mean wall-clock seconds per example (one worker)",
