@@ -165,3 +165,36 @@ def test_side_by_side_batches_equal_one_batch_at_a_time(tiny_model_dir: Path) ->
     main = threading.current_thread().name
     assert {n for n, _ in side_by_side} != {main} and {t for _, t in side_by_side} == {1}
     assert {n for n, _ in seen} == {main} and {t for _, t in seen} == {2}
+
+
+def test_latency_flops_estimate_follows_the_forward_path(tiny_model_dir: Path) -> None:
+    """The FLOPs estimate behind the latency suite's GFLOP/s drops by what the [CLS]-only last
+    layer skips, as torch's own FLOP counter sees it."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.latency.cost import FlopsModel
+
+    adapter = load(tiny_model_dir)
+    tokens = 24
+    batch = adapter.collate([[2] + [10] * (tokens - 2) + [3]] * 4)
+
+    def counted() -> float:
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            adapter.logits(batch)
+        return counter.get_total_flops() / 4
+
+    short_estimate = FlopsModel.of(adapter.model)
+    short_counted = counted()
+    hook = adapter.model.register_forward_hook(lambda *_: None)  # forces the full forward
+    try:
+        full_estimate = FlopsModel.of(adapter.model)
+        full_counted = counted()
+    finally:
+        hook.remove()
+    assert full_estimate.cls_only_last_layer_params is None
+    assert short_estimate.cls_only_last_layer_params is not None
+    saved_estimate = 1 - short_estimate.per_example(tokens) / full_estimate.per_example(tokens)
+    saved_counted = 1 - short_counted / full_counted
+    assert saved_counted > 0.1
+    assert saved_estimate == pytest.approx(saved_counted, abs=0.03)

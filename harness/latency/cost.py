@@ -70,18 +70,35 @@ class FlopsModel:
     non_embedding_params: int
     layers: int | None
     hidden: int | None
+    # Set when the last encoder layer runs for the [CLS] position only (cls_forward): its
+    # parameter count. Only its key/value projections then see every token.
+    cls_only_last_layer_params: int | None = None
 
     def per_example(self, tokens: float) -> float:
         flops = 2.0 * self.non_embedding_params * tokens
         if self.layers and self.hidden:
             flops += 4.0 * self.layers * tokens * tokens * self.hidden
+        if self.cls_only_last_layer_params and self.hidden:
+            key_value = 2 * (self.hidden * self.hidden + self.hidden)
+            flops -= 2.0 * (self.cls_only_last_layer_params - key_value) * (tokens - 1)
+            flops -= 4.0 * (tokens * tokens - tokens) * self.hidden  # one query row, not T
         return flops
 
     @classmethod
     def of(cls, torch_model: Any) -> FlopsModel:
+        from harness.models.cls_forward import shortcut_enabled
+
         total, embedding = parameter_counts(torch_model)
         layers, hidden = model_shape(torch_model)
-        return cls(non_embedding_params=total - embedding, layers=layers, hidden=hidden)
+        last = None
+        if shortcut_enabled(torch_model):
+            last = sum(p.numel() for p in torch_model.bert.encoder.layer[-1].parameters())
+        return cls(
+            non_embedding_params=total - embedding,
+            layers=layers,
+            hidden=hidden,
+            cls_only_last_layer_params=last,
+        )
 
 
 class PeakMemory:

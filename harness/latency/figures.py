@@ -211,6 +211,8 @@ def suite_figures(model: Any, rows: Mapping[str, Row], peak_memory: int | None,
         "summaries": {rid: r["summary"] for rid, r in rows.items() if "summary" in r},
         "flops": {"non_embedding_parameters": flops.non_embedding_params,
                   "layers": flops.layers, "hidden": flops.hidden,
-                  "formula": "2*N*T + 4*layers*T^2*hidden per example of T tokens"},
+                  "cls_only_last_layer_params": flops.cls_only_last_layer_params,
+                  "formula": "2*N*T + 4*layers*T^2*hidden per example of T tokens, less the "
+                             "last layer's non-[CLS] work when it runs for [CLS] only"},
     }
     return metrics, details
