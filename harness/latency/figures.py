@@ -6,7 +6,7 @@ with its raw round times, so a resumed run and a fresh one derive their metrics 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.latency.cost import FlopsModel, parameter_counts, peak_gflops, size_on_disk
@@ -98,6 +98,19 @@ def offline_metrics(key: str, fig: Mapping[str, Any]) -> list[Metric]:
                description=f"Estimated GFLOP/s at {label} over this machine's matmul peak.",
                **common),
     ]
+
+
+def disturbed_peak_warning(metrics: Sequence[Metric]) -> str | None:
+    """No model outruns a bare matmul of its own dtype: a peak fraction of 1 or more means the
+    peak's rounds were slowed down (a busy machine), which this says."""
+    fraction = next((m.value for m in metrics if m.name == "cost.peak_fraction"), None)
+    if fraction is None or fraction < 1:
+        return None
+    return (
+        f"latency: the matmul peak was measured below the model's own rate (peak fraction "
+        f"{fraction:.2f}); the machine was busy then, so peak fractions in this run are not "
+        "meaningful"
+    )
 
 
 def cost_metrics(model: Any, rows: Mapping[str, Row], flops: FlopsModel,

@@ -179,6 +179,8 @@ class LatencySuite(Suite):
                 f"latency: unstable measurements (p50 of the round halves differ by more than "
                 f"{p.stability_threshold:.0%}): {', '.join(stab['unstable']) or 'single_stream'}"
             )
+        if disturbed := figures.disturbed_peak_warning(metrics):
+            warnings.append(disturbed)
         if session.resumed:
             warnings.append(f"latency: {session.resumed} measurements come from an earlier, "
                             "interrupted session of this run")
