@@ -25,6 +25,14 @@ from harness.suites.base import Predictions, SuiteContext
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
+def _run_accuracy(data: Dataset, preds: Predictions) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = SuiteContext(seed=0, run_dir=Path(tmp), examples=ExampleLog(Path(tmp) / "x.jsonl").open(), logger=logging.getLogger("golden"), predictions=lambda: preds)
+        outcome = AccuracySuite(params=AccuracyParams(n_bootstrap=300)).run(None, data, ctx)  # type: ignore[arg-type]
+        ctx.examples.close()
+    return {"metrics": [m.model_dump(mode="json") for m in outcome.metrics], "details": outcome.details, "warnings": outcome.warnings}
+
+
 def accuracy_three_class() -> dict[str, Any]:
     """The accuracy suite on fixed three-class predictions with a group column."""
     rng = np.random.default_rng(7)
@@ -37,15 +45,29 @@ def accuracy_three_class() -> dict[str, Any]:
         name="golden", split="test", ids=ids, texts=tuple("t" for _ in ids), labels=tuple(int(v) for v in labels),
         label_names=("neg", "neu", "pos"), groups={"region": tuple(("north", "south", "east")[i % 3] for i in range(n))},
     )
-    preds = Predictions(ids=ids, labels=data.labels, probabilities=probs)
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx = SuiteContext(seed=0, run_dir=Path(tmp), examples=ExampleLog(Path(tmp) / "x.jsonl").open(), logger=logging.getLogger("golden"), predictions=lambda: preds)
-        outcome = AccuracySuite(params=AccuracyParams(n_bootstrap=300)).run(None, data, ctx)  # type: ignore[arg-type]
-        ctx.examples.close()
-    return {"metrics": [m.model_dump(mode="json") for m in outcome.metrics], "details": outcome.details, "warnings": outcome.warnings}
+    return _run_accuracy(data, Predictions(ids=ids, labels=data.labels, probabilities=probs))
 
 
-GOLDENS: dict[str, Callable[[], dict[str, Any]]] = {"accuracy_three_class.json": accuracy_three_class}
+def accuracy_undefined_classes() -> dict[str, Any]:
+    """Five labels on a small split: one never predicted, one absent but predicted, one neither,
+    and two failed predictions (null precision/recall/F1 and their warnings)."""
+    labels = [0] * 12 + [1] * 8 + [2] * 3
+    predicted = [0] * 10 + [3, 3] + [1] * 7 + [0] + [0, 1, 0]
+    probs = np.full((len(labels), 5), 0.075)
+    probs[np.arange(len(labels)), predicted] = 0.7
+    ids = tuple(f"u{i:02d}" for i in range(len(labels) + 2))
+    data = Dataset(
+        name="golden", split="test", ids=ids, texts=tuple("t" for _ in ids), labels=(*labels, 0, 1),
+        label_names=("neg", "neu", "pos", "mixed", "other"),
+    )
+    errors = {ids[-2]: "RuntimeError: boom", ids[-1]: "non-finite scores"}
+    return _run_accuracy(data, Predictions(ids=ids[:-2], labels=tuple(labels), probabilities=probs, errors=errors))
+
+
+GOLDENS: dict[str, Callable[[], dict[str, Any]]] = {
+    "accuracy_three_class.json": accuracy_three_class,
+    "accuracy_undefined_classes.json": accuracy_undefined_classes,
+}
 
 
 def render(name: str) -> str:
