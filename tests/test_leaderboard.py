@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.errors import RecordError
+from harness.leaderboard import charts
 from harness.leaderboard.entries import (
     BenchmarkDefinition,
     SiteSettings,
@@ -173,25 +174,25 @@ def test_benchmarks_group_only_comparable_records(tmp_path: Path) -> None:
 
 def _ranked(
     tmp_path: Path, specs: list[Spec]
-) -> dict[str, list[tuple[str, int | None, bool, str]]]:
+) -> dict[str, list[tuple[str, int | None, int | None, str]]]:
     loaded = load_entries(add_runs(tmp_path, specs), settings=SiteSettings())
     return {
-        b.key.suite: [(r.entry.model_name, r.rank, r.tied, r.basis) for r in b.rows]
+        b.key.suite: [(r.entry.model_name, r.rank_best, r.rank_worst, r.basis) for r in b.rows]
         for b in rank_all(loaded, SiteSettings())
     }
 
 
-def test_ranks_tie_models_the_paired_test_cannot_separate(tmp_path: Path) -> None:
+def test_ranks_are_intervals_the_paired_tests_leave_open(tmp_path: Path) -> None:
     specs = [
         Spec("a", 0.90, seed=11, n=300),
         Spec("b", 0.89, seed=12, n=300),
         Spec("c", 0.60, seed=13, n=300),
     ]
     ranks = _ranked(tmp_path, specs)["accuracy"]
-    assert [(name, rank, tied) for name, rank, tied, _ in ranks] == [
-        ("a", 1, True),
-        ("b", 1, True),
-        ("c", 3, False),
+    assert [(name, best, worst) for name, best, worst, _ in ranks] == [
+        ("a", 1, 2),
+        ("b", 1, 2),
+        ("c", 3, 3),
     ]
     assert "McNemar" in ranks[1][3] and "300 shared examples" in ranks[1][3]
 
@@ -208,27 +209,27 @@ def test_mcnemar_evidence_matches_the_discordant_counts(tmp_path: Path) -> None:
     right_b = {r["id"] for r in rows_b if r["label"] == r["predicted"]}
     p = mcnemar_exact(len(right_a - right_b), len(right_b - right_a))
     assert f"p={p:.3g}" in below.basis
-    assert below.tied == (p >= 0.05)
+    assert below.uncertain == (p >= 0.05)  # one pair: Holm leaves p as it is
 
 
-def test_ranks_fall_back_to_interval_overlap_and_follow_direction(tmp_path: Path) -> None:
+def test_ranks_fall_back_to_interval_tests_and_follow_direction(tmp_path: Path) -> None:
     specs = [
         Spec("slow", 0.8, p50_ms=20.0, seed=31),
         Spec("fast", 0.8, p50_ms=5.0, seed=32),
         Spec("fast-too", 0.8, p50_ms=5.1, seed=33),
     ]
     latency = _ranked(tmp_path, specs)["latency"]
-    # Lower is better: the fast pair leads and ties (intervals ±3% overlap); the slow one is apart.
-    assert [(n, r, t) for n, r, t, _ in latency] == [
-        ("fast", 1, True),
-        ("fast-too", 1, True),
-        ("slow", 3, False),
+    # Lower is better: the fast pair leads and cannot be told apart (intervals ±3%); slow is last.
+    assert [(n, b, w) for n, b, w, _ in latency] == [
+        ("fast", 1, 2),
+        ("fast-too", 1, 2),
+        ("slow", 3, 3),
     ]
-    assert latency[1][3] == "95% intervals overlap"
-    assert latency[2][3] == "95% intervals disjoint"
+    assert "vs fast: 95%-interval z-test" in latency[1][3] and "not separated" in latency[1][3]
+    assert "vs fast-too: 95%-interval z-test" in latency[2][3] and ": separated" in latency[2][3]
 
 
-def test_mean_win_rate_counts_shared_ranks_as_half(tmp_path: Path) -> None:
+def test_mean_win_rate_counts_unseparated_pairs_as_half(tmp_path: Path) -> None:
     specs = [
         Spec("a", 0.90, seed=11, n=300),
         Spec("b", 0.89, seed=12, n=300),
@@ -283,6 +284,53 @@ def test_build_writes_every_page_and_download(entries: Path, tmp_path: Path) -> 
     assert index.count('<table class="sortable"') == 1 + 4  # summary + one per benchmark
     assert "<svg" in index and 'class="front"' in index  # charts, with a Pareto front
     assert result.n_files == sum(1 for p in out.rglob("*") if p.is_file() and p.name != MARKER)
+
+
+def test_site_shows_rank_intervals_in_pages_and_downloads(tmp_path: Path) -> None:
+    specs = [
+        Spec("a", 0.90, seed=11, n=300),
+        Spec("b", 0.89, seed=12, n=300),
+        Spec("c", 0.60, seed=13, n=300),
+    ]
+    entries = add_runs(tmp_path, specs)
+    out = tmp_path / "site"
+    build_site(entries, out)
+    index = (out / "index.html").read_text()
+    table = index.split('id="t-accuracy', 1)[1].split("</table>", 1)[0]
+    assert table.count('<tr class="ranged"') == 2  # a and b: rank 1–2
+    assert '<td class="num rank" data-v="1.000002">1–2</td>' in table
+    assert '<td class="num rank" data-v="3.000003">3</td>' in table
+    assert "3 pairs tested, Holm-adjusted at family-wise alpha 0.05" in index
+    assert "Ranks are 95% rank intervals" in index
+    rows = json.loads((out / "data" / "leaderboard.json").read_text())
+    assert "Holm" in rows["ranking"]
+    accuracy = sorted(
+        (r["model"], r["rank_best"], r["rank_worst"]) for r in rows["rows"] if r["suite"] == "accuracy"
+    )
+    assert accuracy == [("a", 1, 2), ("b", 1, 2), ("c", 3, 3)]
+    header = (out / "data" / "leaderboard.csv").read_text().splitlines()[0].split(",")
+    assert "rank_best" in header and "rank_worst" in header and "tied" not in header
+    page_a = next((out / "models").glob("a-*.html")).read_text()
+    assert "rank 1–2 of 3" in page_a
+
+
+def test_pareto_front_on_the_site_needs_significant_dominance(tmp_path: Path) -> None:
+    """b is a little worse than a on both accuracy and p50 latency, but neither difference
+    survives its table's test: b stays on the front; c is significantly worse on both."""
+    specs = [
+        Spec("a", 0.80, p50_ms=9.5, seed=3),
+        Spec("b", 0.79, p50_ms=9.7, seed=9),
+        Spec("c", 0.55, p50_ms=20.0, seed=4),
+    ]
+    loaded = load_entries(add_runs(tmp_path, specs), settings=SiteSettings())
+    benchmarks = rank_all(loaded, SiteSettings())
+    accuracy = {r.entry.model_name: r for b in benchmarks if b.key.suite == "accuracy" for r in b.rows}
+    assert accuracy["b"].value < accuracy["a"].value  # type: ignore[operator]  # worse on both axes
+    assert accuracy["b"].uncertain and accuracy["a"].uncertain
+    chart = charts.accuracy_vs_latency(benchmarks, SiteSettings())
+    assert "Pareto front: a, b</desc>" in chart
+    values = [(accuracy[n].value, {"a": 9.5, "b": 9.7, "c": 20.0}[n]) for n in "abc"]
+    assert pareto_front(values, x_higher=True, y_higher=False) == [0]  # by value alone: a only
 
 
 def test_build_is_deterministic(entries: Path, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""The built leaderboard in headless Chromium: sorting, filtering, clean loads, tie groups, escaping."""
+"""The built leaderboard in headless Chromium: sorting, filtering, clean loads, rank ranges, escaping."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     specs = [
         *default_specs(),
         Spec(PAYLOAD, 0.45, seed=9, model_card={"notes": PAYLOAD}, note=PAYLOAD),
-        Spec("twin-a", 0.801, seed=41),  # close to the full fine-tune: a tie group
+        Spec("twin-a", 0.801, seed=41),  # close to the full fine-tune: a rank range
     ]
     for i, spec in enumerate(specs):
         add_entry(write_run(tmp / "runs" / f"r{i}", spec), tmp / "entries")
@@ -91,18 +92,24 @@ def test_filtering_hides_other_models(chromium_page: PageProbe, site: Path) -> N
     assert len(column(page, 2)) == 5
 
 
-def test_tie_groups_render(chromium_page: PageProbe, site: Path) -> None:
+def test_rank_ranges_render(chromium_page: PageProbe, site: Path) -> None:
+    """Rows the tests cannot order show a rank range ("1–2"), highlighted; others one rank."""
     page = chromium_page.page
     chromium_page.open(site / "index.html")
-    tied = accuracy_table(page).locator("tbody tr.tied")
-    assert tied.count() >= 2
-    ranks = [t.locator("td").first.inner_text() for t in tied.all()]
-    assert all(r.startswith("=") for r in ranks)
-    groups = {t.get_attribute("data-group") for t in tied.all()}
-    assert len(groups) < tied.count()  # members share a group
-    untied = accuracy_table(page).locator("tbody tr:not(.tied) td").first
-    colour = tied.first.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
-    assert colour != untied.evaluate("e => getComputedStyle(e).backgroundColor")
+    ranged = accuracy_table(page).locator("tbody tr.ranged")
+    assert ranged.count() >= 2  # twin-a and the full fine-tune cannot be told apart
+    ranges = [t.locator("td").first.inner_text() for t in ranged.all()]
+    assert all(re.fullmatch(r"\d+–\d+", r) for r in ranges), ranges
+    single = accuracy_table(page).locator("tbody tr:not(.ranged)")
+    assert single.count() >= 1
+    assert all(re.fullmatch(r"\d+", t.locator("td").first.inner_text()) for t in single.all())
+    colour = ranged.first.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    plain = single.first.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour != plain
+    # Sorting by rank orders by best rank, then worst rank.
+    accuracy_table(page).locator("thead th button", has_text="Rank").click()
+    keys = [float(v) for v in column(page, 1)]
+    assert keys == sorted(keys)
 
 
 def test_every_page_linked_from_the_overview_loads_clean(

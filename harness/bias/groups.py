@@ -4,13 +4,17 @@ Every figure is "positive class vs the rest": ``y_true`` and ``y_pred`` are 1 wh
 predicted label is the positive label. Per group: accuracy, selection rate, TPR, FPR, F1; gaps:
 demographic parity difference / ratio (selection rate) and equalized odds difference / ratio
 (worst of TPR and FPR). Per-group and DP intervals are Fairlearn's own bootstrap (``n_boot``,
-``ci_quantiles``); Fairlearn has none for equalized odds, so that interval is a percentile
-bootstrap of the same statistic through ``harness.stats.bootstrap_ci``.
+``ci_quantiles``); Fairlearn has none for equalized odds, so that interval is a stratified
+percentile bootstrap that resamples within group × label cells (``harness.bias.resample``):
+every resample keeps the cells the point estimate used, so the interval is defined whenever
+the point estimate is.
 
 Fairlearn reports 0 for the TPR of a group without positives (and the FPR of one without
-negatives); we report those as undefined (null) with a warning, and such a group does not take
-part in that rate's gap. Groups smaller than ``min_group_size`` are reported but left out of the
-gaps. Fewer than two groups left: every gap is undefined (null), never 0.
+negatives: scikit-learn's 0/0 → 0), and its ``equalized_odds_difference`` then counts that 0 in
+the gap. We report those rates as undefined (null) with a warning, and such a group does not
+take part in that rate's gap; where every group has both labels our gaps equal Fairlearn's.
+Groups smaller than ``min_group_size`` are reported but left out of the gaps. Fewer than two
+groups left: every gap is undefined (null), never 0.
 """
 
 from __future__ import annotations
@@ -22,9 +26,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from harness.bias.resample import (
+    equalized_odds_statistic,
+    group_label_cells,
+    stratified_bootstrap_ci,
+)
 from harness.errors import DataError
 from harness.records import Metric
-from harness.stats import bootstrap_ci
 
 MSG_NO_COLUMN = (
     "bias.sensitive_columns: column {column!r} is not a group column of the dataset "
@@ -35,6 +43,8 @@ CI_QUANTILES = [0.025, 0.975]
 RATES = ("accuracy", "selection_rate", "tpr", "fpr", "f1")
 
 IntArray = npt.NDArray[np.int64]
+Gap = tuple[float | None, float | None, float | None]  # value, ci low, ci high
+SIMPLE_GAPS = (("demographic_parity", "selection_rate"), ("accuracy", "accuracy"))
 
 
 @dataclass
@@ -88,74 +98,69 @@ def _rate_gaps(values: Mapping[str, float | None]) -> tuple[float | None, float 
     return hi - lo, (lo / hi if hi > 0 else None)
 
 
-def _eo_statistic(y: IntArray, p: IntArray, codes: IntArray, n_groups: int, ratio: bool) -> Any:
-    """Equalized-odds difference (or ratio) on resampled indices; NaN when a rate is undefined."""
+@dataclass(frozen=True)
+class _Examples:
+    """The examples of one column set that have a value in every column of it."""
 
-    def stat(idx: IntArray) -> float:
-        yy, pp, cc = y[idx], p[idx], codes[idx]
-        pos = np.bincount(cc, weights=yy, minlength=n_groups)
-        neg = np.bincount(cc, weights=1 - yy, minlength=n_groups)
-        if (pos == 0).any() or (neg == 0).any():
-            return float("nan")
-        tpr = np.bincount(cc, weights=yy * pp, minlength=n_groups) / pos
-        fpr = np.bincount(cc, weights=(1 - yy) * pp, minlength=n_groups) / neg
-        if ratio:
-            r = [
-                lo / hi if hi > 0 else float("nan")
-                for lo, hi in ((tpr.min(), tpr.max()), (fpr.min(), fpr.max()))
-            ]
-            return float(min(r))
-        return float(max(tpr.max() - tpr.min(), fpr.max() - fpr.min()))
+    y: IntArray
+    p: IntArray
+    frame: Any  # pandas DataFrame of the sensitive columns
+    labels: npt.NDArray[np.str_]  # each example's group label ("a & x")
 
-    return stat
+    def features(self, rows: Any = None) -> Any:
+        """Fairlearn's ``sensitive_features`` for all rows or a boolean selection of them."""
+        frame = self.frame if rows is None else self.frame[rows].reset_index(drop=True)
+        return frame if frame.shape[1] > 1 else frame[frame.columns[0]]
 
 
-def group_metrics(
-    *,
+def _examples(
     y_true: IntArray,
     y_pred: IntArray,
     sensitive: Mapping[str, Sequence[str | None]],
     columns: Sequence[str],
-    min_group_size: int,
-    n_boot: int,
-    seed: int,
-) -> GroupResult:
-    """Fairlearn group metrics for one column or the intersection of several (binary y)."""
+    result: GroupResult,
+) -> _Examples:
     import pandas as pd
-    from fairlearn.metrics import MetricFrame
 
-    key = "+".join(columns)
-    result = GroupResult(key=key)
     keep = np.array([all(sensitive[c][i] is not None for c in columns) for i in range(len(y_true))])
     if not keep.all():
         result.warnings.append(
-            f"groups {key}: {int((~keep).sum())} examples with an empty "
+            f"groups {result.key}: {int((~keep).sum())} examples with an empty "
             f"{'/'.join(columns)} value left out"
         )
-    y, p = y_true[keep], y_pred[keep]
-    frame = pd.DataFrame({c: [sensitive[c][int(i)] for i in np.flatnonzero(keep)] for c in columns})
-    sf: Any = frame if len(columns) > 1 else frame[columns[0]]
-    row_labels = [" & ".join(str(v) for v in values) for values in frame.itertuples(index=False)]
-    full = MetricFrame(metrics=_metric_functions(True), y_true=y, y_pred=p, sensitive_features=sf)
+    rows = np.flatnonzero(keep)
+    frame = pd.DataFrame({c: [sensitive[c][int(i)] for i in rows] for c in columns})
+    labels = np.array([" & ".join(str(v) for v in t) for t in frame.itertuples(index=False)])
+    return _Examples(y_true[keep], y_pred[keep], frame, labels)
+
+
+def _group_rows(
+    ex: _Examples, columns: Sequence[str], min_group_size: int, result: GroupResult
+) -> list[dict[str, Any]]:
+    """Per-group counts and rates (Fairlearn MetricFrame); undefined rates null, with a warning."""
+    from fairlearn.metrics import MetricFrame
+
+    key, sf = result.key, ex.features()
+    full = MetricFrame(
+        metrics=_metric_functions(True), y_true=ex.y, y_pred=ex.p, sensitive_features=sf
+    )
     counts = MetricFrame(
         metrics={
             "n": lambda a, b: len(a),
             "n_pos": lambda a, b: int(np.sum(a)),
             "n_neg": lambda a, b: int(np.sum(1 - a)),
         },
-        y_true=y,
-        y_pred=p,
+        y_true=ex.y,
+        y_pred=ex.p,
         sensitive_features=sf,
     ).by_group
     table: list[dict[str, Any]] = []
-    eligible: list[Any] = []
     for level in full.by_group.index:
         label = _level_label(level)
         n, n_pos, n_neg = (int(counts.loc[level, k]) for k in ("n", "n_pos", "n_neg"))
+        values = level if isinstance(level, tuple) else (level,)
         row: dict[str, Any] = {
-            "group": dict(
-                zip(columns, level if isinstance(level, tuple) else (level,), strict=True)
-            ),
+            "group": dict(zip(columns, values, strict=True)),
             "label": label,
             "n": n,
             "n_positive": n_pos,
@@ -171,133 +176,172 @@ def group_metrics(
             row["fpr"] = None
             result.warnings.append(f"groups {key}={label!r}: no negative examples; FPR undefined")
         row["in_gaps"] = n >= min_group_size
-        if row["in_gaps"]:
-            eligible.append(level)
-        else:
+        if not row["in_gaps"]:
             result.warnings.append(
                 f"groups {key}={label!r}: {n} examples (< min_group_size "
                 f"{min_group_size}); reported, left out of gaps"
             )
         table.append(row)
-    compared = [r for r in table if r["in_gaps"]]
-    gaps: dict[
-        str, tuple[float | None, float | None, float | None]
-    ] = {}  # name -> (value, low, high)
-    ci_method = f"Fairlearn MetricFrame bootstrap (n_boot={n_boot}, random_state={seed})"
-    if len(compared) < 2:
+    return table
+
+
+def _fairlearn_gaps(
+    ex: _Examples,
+    sub: npt.NDArray[np.bool_],
+    compared: list[dict[str, Any]],
+    n_boot: int,
+    seed: int,
+) -> dict[str, Gap]:
+    """Demographic-parity and accuracy gaps with Fairlearn's bootstrap intervals; also puts
+    each compared group's rate intervals into its row (``ci``)."""
+    from fairlearn.metrics import MetricFrame
+
+    boot = MetricFrame(
+        metrics=_metric_functions(False),
+        y_true=ex.y[sub],
+        y_pred=ex.p[sub],
+        sensitive_features=ex.features(sub),
+        n_boot=n_boot if n_boot > 0 else None,
+        ci_quantiles=CI_QUANTILES if n_boot > 0 else None,
+        random_state=seed if n_boot > 0 else None,
+    )
+    diff, ratio = boot.difference(), boot.ratio()
+    dci = boot.difference_ci() if n_boot > 0 else None
+    rci = boot.ratio_ci() if n_boot > 0 else None
+
+    def ci(which: Any, metric: str) -> tuple[float | None, float | None]:
+        return (None, None) if which is None else (_num(which[0][metric]), _num(which[1][metric]))
+
+    gaps: dict[str, Gap] = {}
+    for name, metric in SIMPLE_GAPS:
+        gaps[f"{name}_difference"] = (_num(diff[metric]), *ci(dci, metric))
+        gaps[f"{name}_ratio"] = (_num(ratio[metric]), *ci(rci, metric))
+    if n_boot > 0:
+        lows, highs = boot.by_group_ci
+        for row in compared:
+            level = next(lv for lv in boot.by_group.index if _level_label(lv) == row["label"])
+            # An undefined rate (no positives / negatives) has no interval either.
+            row["ci"] = {
+                m: [_num(lows.loc[level, m]), _num(highs.loc[level, m])]
+                if row[m] is not None
+                else [None, None]
+                for m in ("accuracy", "selection_rate", "tpr", "fpr")
+            }
+    return gaps
+
+
+def _equalized_odds(
+    ex: _Examples,
+    sub: npt.NDArray[np.bool_],
+    compared: list[dict[str, Any]],
+    n_boot: int,
+    seed: int,
+    result: GroupResult,
+) -> tuple[dict[str, Gap], str]:
+    """Equalized-odds difference and ratio over the rates defined in >= 2 compared groups, with
+    stratified-bootstrap intervals (group × label cells) over the same groups and rates."""
+    tpr_d, tpr_r = _rate_gaps({r["label"]: r["tpr"] for r in compared})
+    fpr_d, fpr_r = _rate_gaps({r["label"]: r["fpr"] for r in compared})
+    eo_d = max((v for v in (tpr_d, fpr_d) if v is not None), default=None)
+    eo_r = min((v for v in (tpr_r, fpr_r) if v is not None), default=None)
+    if tpr_d is None or fpr_d is None:
         result.warnings.append(
-            f"groups {key}: {len(compared)} group(s) large enough to compare; every gap "
-            f"is undefined (null)"
+            f"groups {result.key}: equalized odds uses only the rate defined in >= 2 groups"
         )
-        for name in ("demographic_parity", "equalized_odds", "accuracy"):
-            gaps[f"{name}_difference"] = gaps[f"{name}_ratio"] = (None, None, None)
-    else:
-        labels = {r["label"] for r in compared}
-        sub = np.array([lab in labels for lab in row_labels])
-        sub_sf: Any = frame[sub].reset_index(drop=True)
-        sub_sf = sub_sf if len(columns) > 1 else sub_sf[columns[0]]
-        boot = MetricFrame(
-            metrics=_metric_functions(False),
-            y_true=y[sub],
-            y_pred=p[sub],
-            sensitive_features=sub_sf,
-            n_boot=n_boot if n_boot > 0 else None,
-            ci_quantiles=CI_QUANTILES if n_boot > 0 else None,
-            random_state=seed if n_boot > 0 else None,
+    names, inverse = np.unique(ex.labels[sub], return_inverse=True)
+    codes = inverse.astype(np.int64)
+    by_label = {r["label"]: r for r in compared}
+    tpr_groups = np.array([by_label[str(g)]["tpr"] is not None for g in names])
+    fpr_groups = np.array([by_label[str(g)]["fpr"] is not None for g in names])
+    y, p = ex.y[sub], ex.p[sub]
+    cells = group_label_cells(codes, y)
+    gaps: dict[str, Gap] = {}
+    method = ""
+    for name, value, is_ratio in (("difference", eo_d, False), ("ratio", eo_r, True)):
+        stat = equalized_odds_statistic(
+            y, p, codes, tpr_groups=tpr_groups, fpr_groups=fpr_groups, ratio=is_ratio
         )
-        diff, ratio = boot.difference(), boot.ratio()
-        dci = boot.difference_ci() if n_boot > 0 else None
-        rci = boot.ratio_ci() if n_boot > 0 else None
+        interval = stratified_bootstrap_ci(stat, cells, n_boot=n_boot, seed=seed)
+        low, high = (None, None) if value is None else (interval.low, interval.high)
+        gaps[f"equalized_odds_{name}"] = (value, low, high)
+        method = interval.method
+    return gaps, method
 
-        def ci(which: Any, metric: str) -> tuple[float | None, float | None]:
-            return (
-                (None, None) if which is None else (_num(which[0][metric]), _num(which[1][metric]))
-            )
 
-        for name, metric in (("demographic_parity", "selection_rate"), ("accuracy", "accuracy")):
-            gaps[f"{name}_difference"] = (_num(diff[metric]), *ci(dci, metric))
-            gaps[f"{name}_ratio"] = (_num(ratio[metric]), *ci(rci, metric))
-        tpr_d, tpr_r = _rate_gaps({r["label"]: r["tpr"] for r in compared})
-        fpr_d, fpr_r = _rate_gaps({r["label"]: r["fpr"] for r in compared})
-        eo_d = (
-            None
-            if tpr_d is None and fpr_d is None
-            else max(v for v in (tpr_d, fpr_d) if v is not None)
-        )
-        eo_r = (
-            None
-            if tpr_r is None and fpr_r is None
-            else min(v for v in (tpr_r, fpr_r) if v is not None)
-        )
-        if tpr_d is None or fpr_d is None:
-            result.warnings.append(
-                f"groups {key}: equalized odds uses only the rate defined in >= 2 groups"
+def _gap_metrics(
+    key: str,
+    gaps: Mapping[str, Gap],
+    methods: Mapping[str, str | None],
+    *,
+    n: int,
+    comparable: bool,
+) -> list[Metric]:
+    """One metric per gap; ``comparable`` is False when fewer than two groups were compared."""
+    out = []
+    for name, (value, low, high) in gaps.items():
+        if name.startswith("equalized_odds"):
+            kind = name.removeprefix("equalized_odds_")
+            description = (
+                f"Equalized odds {kind} (worst of TPR and FPR) between groups of {key}."
+                if comparable
+                else f"Equalized odds {kind}: undefined with fewer than two groups."
             )
-        codes = np.unique(np.array(row_labels)[sub], return_inverse=True)[1].astype(np.int64)
-        eo_method = ""
-        for name, value, is_ratio in (("difference", eo_d, False), ("ratio", eo_r, True)):
-            interval = bootstrap_ci(
-                _eo_statistic(y[sub], p[sub], codes, len(compared), is_ratio),
-                int(sub.sum()),
-                n_boot=n_boot,
-                seed=seed,
+        else:
+            description = (
+                f"{name.replace('_', ' ').capitalize()} between groups of {key} "
+                "(positive class vs rest)."
             )
-            gaps[f"equalized_odds_{name}"] = (value, interval.low, interval.high)
-            eo_method = interval.method
-        for name in ("difference", "ratio"):
-            result.metrics.append(
-                Metric(
-                    name=f"groups.{key}.equalized_odds_{name}",
-                    value=gaps[f"equalized_odds_{name}"][0],
-                    higher_is_better=name == "ratio",
-                    ci_low=gaps[f"equalized_odds_{name}"][1],
-                    ci_high=gaps[f"equalized_odds_{name}"][2],
-                    ci_method=eo_method,
-                    n=int(sub.sum()),
-                    description=f"Equalized odds {name} (worst of TPR and FPR) between "
-                    f"groups of {key}.",
-                )
-            )
-        if n_boot > 0:
-            lows, highs = boot.by_group_ci
-            for row in compared:
-                level = next(lv for lv in boot.by_group.index if _level_label(lv) == row["label"])
-                row["ci"] = {
-                    m: [_num(lows.loc[level, m]), _num(highs.loc[level, m])]
-                    for m in ("accuracy", "selection_rate", "tpr", "fpr")
-                }
-    n_used = sum(r["n"] for r in compared)
-    for name in (
-        "demographic_parity_difference",
-        "demographic_parity_ratio",
-        "accuracy_difference",
-        "accuracy_ratio",
-    ):
-        value, low, high = gaps[name]
-        result.metrics.append(
+        method = methods.get(name) if low is not None else None
+        out.append(
             Metric(
                 name=f"groups.{key}.{name}",
                 value=value,
                 higher_is_better=name.endswith("ratio"),
                 ci_low=low,
                 ci_high=high,
-                ci_method=ci_method if low is not None else None,
-                n=n_used,
-                description=f"{name.replace('_', ' ').capitalize()} between groups of {key} "
-                "(positive class vs rest).",
+                ci_method=method,
+                n=n,
+                description=description,
             )
         )
+    return out
+
+
+def group_metrics(
+    *,
+    y_true: IntArray,
+    y_pred: IntArray,
+    sensitive: Mapping[str, Sequence[str | None]],
+    columns: Sequence[str],
+    min_group_size: int,
+    n_boot: int,
+    seed: int,
+) -> GroupResult:
+    """Fairlearn group metrics for one column or the intersection of several (binary y)."""
+    result = GroupResult(key="+".join(columns))
+    key = result.key
+    ex = _examples(y_true, y_pred, sensitive, columns, result)
+    # Every example with a value may have lost its prediction: then there is no group at all.
+    table = _group_rows(ex, columns, min_group_size, result) if ex.y.size else []
+    compared = [r for r in table if r["in_gaps"]]
+    names = [f"{g}_{k}" for g, _ in SIMPLE_GAPS for k in ("difference", "ratio")]
+    names += ["equalized_odds_difference", "equalized_odds_ratio"]
+    gaps: dict[str, Gap] = dict.fromkeys(names, (None, None, None))
+    fairlearn_ci = f"Fairlearn MetricFrame bootstrap (n_boot={n_boot}, random_state={seed})"
+    methods: dict[str, str | None] = dict.fromkeys(names, fairlearn_ci)
     if len(compared) < 2:
-        for name in ("difference", "ratio"):
-            result.metrics.append(
-                Metric(
-                    name=f"groups.{key}.equalized_odds_{name}",
-                    value=None,
-                    higher_is_better=name == "ratio",
-                    n=n_used,
-                    description=f"Equalized odds {name}: undefined with fewer than two groups.",
-                )
-            )
+        result.warnings.append(
+            f"groups {key}: {len(compared)} group(s) large enough to compare; every gap "
+            f"is undefined (null)"
+        )
+    else:
+        sub = np.isin(ex.labels, [r["label"] for r in compared])
+        gaps.update(_fairlearn_gaps(ex, sub, compared, n_boot, seed))
+        eo, eo_method = _equalized_odds(ex, sub, compared, n_boot, seed, result)
+        gaps.update(eo)
+        methods.update(dict.fromkeys(eo, eo_method))
+    n_used = sum(r["n"] for r in compared)
+    result.metrics = _gap_metrics(key, gaps, methods, n=n_used, comparable=len(compared) >= 2)
     result.metrics.append(
         Metric(name=f"groups.{key}.n_groups_compared", value=len(compared), higher_is_better=None)
     )

@@ -1,6 +1,7 @@
 """The static, significance-aware leaderboard built from verified run records.
 
-``entries`` adds and verifies entries, ``ranking`` ranks them, ``pages``/``svg``/``charts``
+``entries`` adds and verifies entries, ``pairwise`` tests every pair of a table (Holm),
+``ranking`` turns the tests into rank intervals, ``pages``/``svg``/``charts``
 render HTML, ``site`` writes and serves the site. Nothing here imports torch or a suite.
 """
 

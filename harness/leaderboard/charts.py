@@ -2,7 +2,9 @@
 
 A chart that pairs two suites (accuracy vs attack success rate, accuracy vs p50 latency) takes
 each axis from one benchmark — the most populated one holding that metric — and plots only the
-entries present in both, so every point compares like with like.
+entries present in both, so every point compares like with like. The Pareto front uses the
+same significance as the ranks: a point is dominated only by one at least as good on both axes
+and significantly better (Holm-adjusted pairwise test of its table) on one of them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from harness.leaderboard.entries import SiteSettings
+from harness.leaderboard.pairwise import BoolArray
 from harness.leaderboard.ranking import Benchmark, pareto_front
 from harness.leaderboard.svg import Interval, Point, intervals, scatter
 from harness.records import Metric
@@ -74,10 +77,23 @@ def paired_scatter(
     if pareto:
         x_hi = xs[shared[0]][1].higher_is_better is not False
         y_hi = ys[shared[0]][1].higher_is_better is not False
-        front = pareto_front([(p.x, p.y) for p in points], x_higher=x_hi, y_higher=y_hi)
+        front = pareto_front(
+            [(p.x, p.y) for p in points],
+            x_higher=x_hi,
+            y_higher=y_hi,
+            x_better=_separations(x_found, shared),
+            y_better=_separations(y_found, shared),
+        )
     x_label = f"{x_found[0].key.suite}: {x_found[1]}"
     y_label = f"{y_found[0].key.suite}: {y_found[1]}"
     return scatter(chart_id, points, title=title, x_label=x_label, y_label=y_label, front=front)
+
+
+def _separations(found: tuple[Benchmark, str], entry_ids: list[str]) -> BoolArray | None:
+    """The table's significant pairs when the axis is its ranking metric; otherwise None (any
+    difference in value counts, since no test was run on that metric)."""
+    bench, metric = found
+    return bench.significantly_better(entry_ids) if metric == bench.primary else None
 
 
 def accuracy_vs_asr(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> str:
@@ -94,7 +110,8 @@ def accuracy_vs_latency(benchmarks: Sequence[Benchmark], settings: SiteSettings)
         benchmarks,
         is_accuracy,
         p50,
-        title="Accuracy vs p50 latency (Pareto front dashed)",
+        title="Accuracy vs p50 latency (Pareto front dashed: models no other model "
+        "significantly beats on one axis while matching the other)",
         pareto=True,
     )
 

@@ -80,7 +80,10 @@ class SiteSettings(BaseModel):
     description: str = Field(default="", description="One paragraph under the title.")
     benchmark: BenchmarkDefinition = Field(default_factory=BenchmarkDefinition)
     alpha: float = Field(
-        default=0.05, gt=0, lt=1, description="Significance level for separating adjacent ranks."
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Family-wise significance level of the rank intervals (Holm over all pairs of a table).",
     )
     primary_metrics: dict[str, str] = Field(
         default_factory=lambda: {

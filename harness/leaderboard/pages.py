@@ -40,8 +40,8 @@ def page(title: str, body: str, *, root: str, settings: SiteSettings) -> str:
         f'<a href="{root}data/leaderboard.json">Table (JSON)</a><a href="{root}data/leaderboard.csv">Table (CSV)</a>'
         "</nav></header>\n"
         f'<main id="main">\n{body}\n</main>\n'
-        "<footer>Built by harness from verified run records. Ranks are significance-aware: rows marked “=” "
-        "cannot be separated from the row above.</footer>\n</body>\n</html>\n"
+        f"<footer>Built by harness from verified run records. {RANK_NOTE.format(confidence=confidence(settings))}</footer>\n"
+        "</body>\n</html>\n"
     )
 
 
@@ -80,10 +80,31 @@ def filter_box(table_id: str, what: str) -> str:
     )
 
 
+RANK_NOTE = (
+    "Ranks are {confidence} rank intervals: “1–3” means the data cannot place the model more "
+    "precisely than between ranks 1 and 3 (every pair tested, Holm-adjusted)."
+)
+
+
+def confidence(settings: SiteSettings) -> str:
+    """The simultaneous confidence of the rank intervals, e.g. '95%'."""
+    return f"{100 * (1 - settings.alpha):g}%"
+
+
 def rank_text(row: Row) -> str:
-    if row.rank is None:
+    """A single rank ("2") or the rank interval the data leave open ("1–3")."""
+    if row.rank_best is None or row.rank_worst is None:
         return "–"
-    return f"={row.rank}" if row.tied else str(row.rank)
+    if row.rank_best == row.rank_worst:
+        return str(row.rank_best)
+    return f"{row.rank_best}–{row.rank_worst}"
+
+
+def rank_key(row: Row | None) -> str:
+    """Sort key for a rank cell: best rank first, then worst rank ("1.000003")."""
+    if row is None or row.rank_best is None or row.rank_worst is None:
+        return ""
+    return f"{row.rank_best}.{row.rank_worst:06d}"
 
 
 def model_link(entry: Entry, root: str) -> str:
@@ -102,8 +123,16 @@ def bench_heading(bench: Benchmark) -> str:
     return (
         f'<p class="meta">suite version {esc(key.version)} · parameters <code>{esc(params)}</code> · '
         f"evaluation split sha256 <code>{esc(key.split_sha256[:16])}</code> · ranked by "
-        f"<strong>{esc(bench.primary or 'nothing')}</strong> ({esc(direction(bench.higher_is_better))})</p>"
+        f"<strong>{esc(bench.primary or 'nothing')}</strong> ({esc(direction(bench.higher_is_better))})"
+        f"{esc(family_text(bench))}</p>"
     )
+
+
+def family_text(bench: Benchmark) -> str:
+    """The Holm family behind a table's ranks, stated once per table rather than per row."""
+    if bench.pairs is None:
+        return ""
+    return f" · {bench.pairs.n_tests} pairs tested, Holm-adjusted at family-wise alpha {bench.pairs.alpha:g}"
 
 
 def bench_table(
@@ -125,13 +154,13 @@ def bench_table(
             )
         )
     heads.append(sort_th("Mean win rate", kind="num", best="descending", note="across suites"))
-    heads.append('<th scope="col">Evidence vs row above</th>')
+    heads.append('<th scope="col">Evidence (pairwise tests)</th>')
     body = []
     for row in bench.rows:
-        cls = f"g{(row.tie_group or 0) % 2}" + (" tied" if row.tied else "")
+        cls = ' class="ranged"' if row.uncertain else ""
         rate = mwr.get(row.entry.entry_id)
         cells = [
-            f'<td class="num" data-v="{row.rank if row.rank is not None else ""}">{rank_text(row)}</td>',
+            f'<td class="num rank" data-v="{rank_key(row)}">{rank_text(row)}</td>',
             f'<td class="model">{model_link(row.entry, root)}</td>',
             *(metric_td(row.suite.metric(name)) for name in columns),
             f'<td class="num" data-v="{rate[0]!r}">{rate[0]:.3f}</td>'
@@ -139,10 +168,7 @@ def bench_table(
             else '<td class="num" data-v="">–</td>',
             f'<td class="basis">{esc(row.basis)}</td>',
         ]
-        group = "" if row.tie_group is None else str(row.tie_group)
-        body.append(
-            f'<tr class="{cls}" data-name="{esc(row.entry.model_name)}" data-group="{group}">{"".join(cells)}</tr>'
-        )
+        body.append(f'<tr{cls} data-name="{esc(row.entry.model_name)}">{"".join(cells)}</tr>')
     caption = f"{esc(bench.key.suite)}: {len(bench.rows)} models"
     return (
         filter_box(table_id, bench.key.suite)
@@ -162,9 +188,11 @@ def overview(
     if settings.description:
         parts.append(f"<p>{esc(settings.description)}</p>")
     parts.append(
-        f'<p class="meta">{len(entries)} verified entries · {len(benchmarks)} benchmarks. Highlighted rows with “=” '
-        "share a rank: the data cannot separate them from the row above (paired exact McNemar on per-example "
-        f"correctness where both carry predictions, otherwise 95% interval overlap; alpha {settings.alpha:g}).</p>"
+        f'<p class="meta">{len(entries)} verified entries · {len(benchmarks)} benchmarks. '
+        f"{RANK_NOTE.format(confidence=confidence(settings))} Highlighted rows have a rank range. "
+        "Tests: paired exact McNemar on per-example correctness where both entries carry "
+        "predictions, otherwise a z-test from the two 95% intervals; Holm across the pairs of "
+        f"each table (family-wise alpha {settings.alpha:g}).</p>"
     )
     parts.append('<h2 id="summary">Mean win rate across suites</h2>')
     parts.append(summary_table(benchmarks, entries, mwr))
@@ -216,9 +244,8 @@ def summary_table(
         ]
         for bench in benchmarks:
             found = ranks.get(entry.entry_id, {}).get(bench.key.slug)
-            value = "" if found is None or found.rank is None else str(found.rank)
             shown = rank_text(found) if found else "–"
-            cells.append(f'<td class="num" data-v="{value}">{shown}</td>')
+            cells.append(f'<td class="num rank" data-v="{rank_key(found)}">{shown}</td>')
         body.append(f'<tr data-name="{esc(entry.model_name)}">{"".join(cells)}</tr>')
     return (
         filter_box("t-summary", "summary")

@@ -1,24 +1,40 @@
-"""Significance-aware ranking, mean win rate and the Pareto front.
+"""Ranks with family-wise error control, mean win rate and the Pareto front.
 
-Within one benchmark (same split, suite, version, parameters) rows are ordered by the primary
-metric in its recorded direction. Walking down the order, a row that cannot be separated from
-the row above shares its rank: the two form (or extend) a tie group. "Separated" means a paired
-exact McNemar test on per-example correctness at ``alpha`` when the metric is a correctness rate
-and both entries carry predictions on shared examples; otherwise disjoint 95% intervals. A row
-without an interval cannot be separated — we would rather show a tie than invent an order.
-Chains are intended: if B ties A and C ties B, all three share A's rank even when A and C differ,
-because no cut between adjacent rows is supported by the data.
+Within one benchmark (same split, suite, version, parameters) rows are listed by the ranking
+metric in its recorded direction. Every pair of rows is tested (``harness.leaderboard.pairwise``:
+paired exact McNemar on shared examples for correctness rates, a z-test from the recorded 95%
+intervals otherwise), the benchmark's p-values are Holm-adjusted together, and each row gets a
+rank interval: best = 1 + rows significantly better, worst = n − rows significantly worse. With
+probability >= 1 − alpha every interval holds the true rank. Ties do not chain: two rows
+separate exactly when their own adjusted test says so. A row without an interval (and without
+shared predictions) is never separated: we would rather show a wide rank than invent an order.
+
+The mean win rate counts, per benchmark, a significant win as 1, an unseparated pair as one
+half and a significant loss as 0, so it equals (n − midpoint of the rank interval) / (n − 1).
+The Pareto front is significance-aware in the same way: a point is dominated only by one that
+is at least as good on both axes and significantly better on one of them.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from harness.leaderboard.entries import BenchmarkKey, Entry, SiteSettings, benchmark_key
-from harness.records import Metric, SuiteRecord
-from harness.stats import mcnemar_exact
+from harness.leaderboard.pairwise import (
+    MCNEMAR,
+    UNTESTED,
+    BoolArray,
+    OutcomeMatrix,
+    PairwiseResult,
+    pairwise_tests,
+)
+from harness.records import SuiteRecord
+
+MAX_NAMED = 3  # rows named in a row's evidence before "and N more"
 
 
 @dataclass(frozen=True)
@@ -26,11 +42,19 @@ class Row:
     entry: Entry
     suite: SuiteRecord
     value: float | None
-    rank: int | None = None
-    tie_group: int | None = None  # 0-based index of the tie group within the table
-    tied: bool = False  # True when the group has more than one member
-    basis: str = ""  # how this row was (not) separated from the row above
+    rank_best: int | None = None  # 1 + rows significantly better
+    rank_worst: int | None = None  # n − rows significantly worse
+    basis: str = ""  # the evidence behind the rank, in words
     win_rate: float | None = None
+
+    @property
+    def ranked(self) -> bool:
+        return self.rank_best is not None and self.rank_worst is not None
+
+    @property
+    def uncertain(self) -> bool:
+        """True when the data leave more than one rank open for this row."""
+        return self.ranked and self.rank_best != self.rank_worst
 
 
 @dataclass(frozen=True)
@@ -41,6 +65,21 @@ class Benchmark:
     columns: list[str]  # scored metric names shown in the overview, primary first
     rows: list[Row] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)  # every metric name in the table's records
+    pairs: PairwiseResult | None = field(default=None, compare=False)  # over ``ranked_ids``
+    ranked_ids: tuple[str, ...] = ()  # entry ids of the ranked rows, in table order
+
+    def significantly_better(self, entry_ids: Sequence[str]) -> BoolArray:
+        """out[a, b]: ``entry_ids[a]`` is significantly better than ``entry_ids[b]`` on the
+        ranking metric (False for entries this table does not rank)."""
+        k = len(entry_ids)
+        out = np.zeros((k, k), dtype=np.bool_)
+        if self.pairs is None:
+            return out
+        where = {e: i for i, e in enumerate(self.ranked_ids)}
+        pos = np.array([where.get(e, -1) for e in entry_ids], dtype=np.int64)
+        ok = np.flatnonzero(pos >= 0)
+        out[np.ix_(ok, ok)] = self.pairs.better[np.ix_(pos[ok], pos[ok])]
+        return out
 
 
 def group_benchmarks(
@@ -85,48 +124,6 @@ def _direction(suites: Sequence[SuiteRecord], name: str) -> bool | None:
     return None
 
 
-def _correct_sets(entry: Entry) -> tuple[frozenset[str], frozenset[str]] | None:
-    if not entry.outcomes or not entry.outcomes.ids:
-        return None
-    return entry.outcomes.ids, entry.outcomes.correct
-
-
-def separate(
-    above: Row,
-    below: Row,
-    metric: str,
-    settings: SiteSettings,
-    correct: dict[str, tuple[frozenset[str], frozenset[str]] | None],
-) -> tuple[bool, str]:
-    """Whether ``below`` is distinguishable from ``above``, and the evidence, in words."""
-    if above.value == below.value:
-        return False, "equal value"
-    if metric in settings.paired_metrics:
-        a, b = correct.get(above.entry.entry_id), correct.get(below.entry.entry_id)
-        if a is not None and b is not None:
-            shared = a[0] & b[0]
-            if shared:
-                a_only = len((a[1] - b[1]) & shared)
-                b_only = len((b[1] - a[1]) & shared)
-                p = mcnemar_exact(a_only, b_only)
-                verdict = p < settings.alpha
-                return (
-                    verdict,
-                    f"paired exact McNemar p={p:.3g} on {len(shared)} shared examples (alpha={settings.alpha:g})",
-                )
-    ia, ib = _interval(above.suite.metric(metric)), _interval(below.suite.metric(metric))
-    if ia is None or ib is None:
-        return False, "no interval on one side: not separable"
-    disjoint = ia[1] < ib[0] or ib[1] < ia[0]
-    return disjoint, "95% intervals disjoint" if disjoint else "95% intervals overlap"
-
-
-def _interval(metric: Metric | None) -> tuple[float, float] | None:
-    if metric is None or metric.ci_low is None or metric.ci_high is None:
-        return None
-    return metric.ci_low, metric.ci_high
-
-
 def primary_metric(suite_name: str, columns: list[str], settings: SiteSettings) -> str | None:
     wanted = settings.primary_metrics.get(suite_name)
     if wanted is not None and wanted in columns:
@@ -134,12 +131,95 @@ def primary_metric(suite_name: str, columns: list[str], settings: SiteSettings) 
     return columns[0] if columns else None
 
 
+def outcome_matrix(entries: Sequence[Entry]) -> OutcomeMatrix | None:
+    """Correctness of ``entries`` over the union of their example ids (None if none has any)."""
+    if not any(e.outcomes and e.outcomes.ids for e in entries):
+        return None
+    columns = {
+        i: k
+        for k, i in enumerate(sorted({i for e in entries if e.outcomes for i in e.outcomes.ids}))
+    }
+    has = np.zeros((len(entries), len(columns)), dtype=np.bool_)
+    correct = np.zeros_like(has)
+    for row, entry in enumerate(entries):
+        if entry.outcomes:
+            has[row, [columns[i] for i in entry.outcomes.ids]] = True
+            correct[row, [columns[i] for i in entry.outcomes.correct if i in columns]] = True
+    return OutcomeMatrix(has=has, correct=correct & has)
+
+
+def _pair_text(pairs: PairwiseResult, i: int, j: int, name: str) -> str:
+    """How row i compares with row j (named ``name``), in words."""
+    if pairs.method[i, j] == UNTESTED:
+        return f"vs {name}: not tested (no interval on one side)"
+    verdict = "separated" if pairs.better[i, j] or pairs.better[j, i] else "not separated"
+    test = (
+        f"paired exact McNemar p={pairs.p[i, j]:.3g} on {pairs.shared[i, j]} shared examples"
+        if pairs.method[i, j] == MCNEMAR
+        else f"95%-interval z-test p={pairs.p[i, j]:.3g}"
+    )
+    return f"vs {name}: {test}, Holm {pairs.adjusted[i, j]:.3g}: {verdict}"
+
+
+def _names(rows: Sequence[Row], picks: Sequence[int]) -> str:
+    if not picks:
+        return "none"
+    shown = ", ".join(rows[k].entry.model_name for k in picks[:MAX_NAMED])
+    return shown + (f" and {len(picks) - MAX_NAMED} more" if len(picks) > MAX_NAMED else "")
+
+
+def _evidence(rows: Sequence[Row], pairs: PairwiseResult, i: int) -> str:
+    """The row's test against the row above, then whom it significantly beats and loses to
+    (the pairs behind its rank interval; the Holm family is stated once per table)."""
+    above = (
+        "top of the table" if i == 0 else _pair_text(pairs, i, i - 1, rows[i - 1].entry.model_name)
+    )
+    beats = [int(k) for k in np.flatnonzero(pairs.better[i])]
+    beaten = [int(k) for k in np.flatnonzero(pairs.better[:, i])]
+    return f"{above}; beats {_names(rows, beats)}; beaten by {_names(rows, beaten)}"
+
+
+def _ranked_rows(
+    rows: list[Row], primary: str, higher: bool, settings: SiteSettings
+) -> tuple[list[Row], PairwiseResult]:
+    """Rank rows that have a value (already in table order) from their pairwise tests."""
+
+    def bound(row: Row, attr: str) -> float:
+        metric = row.suite.metric(primary)
+        got = None if metric is None else getattr(metric, attr)
+        return float("nan") if got is None else float(got)
+
+    paired = primary in settings.paired_metrics
+    pairs = pairwise_tests(
+        np.array([r.value for r in rows], dtype=np.float64),
+        higher_is_better=higher,
+        lows=np.array([bound(r, "ci_low") for r in rows]),
+        highs=np.array([bound(r, "ci_high") for r in rows]),
+        outcomes=outcome_matrix([r.entry for r in rows]) if paired else None,
+        alpha=settings.alpha,
+    )
+    best, worst, n = pairs.rank_best, pairs.rank_worst, len(rows)
+    out = []
+    for i, r in enumerate(rows):
+        rate = (n - (best[i] + worst[i]) / 2) / (n - 1) if n > 1 else None
+        out.append(
+            Row(
+                r.entry,
+                r.suite,
+                r.value,
+                int(best[i]),
+                int(worst[i]),
+                _evidence(rows, pairs, i),
+                rate,
+            )
+        )
+    return out, pairs
+
+
 def rank_benchmark(
-    key: BenchmarkKey,
-    members: Sequence[tuple[Entry, SuiteRecord]],
-    settings: SiteSettings,
-    correct: dict[str, tuple[frozenset[str], frozenset[str]] | None],
+    key: BenchmarkKey, members: Sequence[tuple[Entry, SuiteRecord]], settings: SiteSettings
 ) -> Benchmark:
+    """One table: rows in value order, each with its family-wise rank interval."""
     suites = [s for _, s in members]
     columns = scored_metrics(suites)
     primary = primary_metric(key.suite, columns, settings)
@@ -149,8 +229,7 @@ def rank_benchmark(
             for e, s in sorted(members, key=lambda m: m[0].entry_id)
         ]
         return Benchmark(key, "", None, [], rows, all_metrics(suites))
-    columns = [primary] + [c for c in columns if c != primary]
-    columns = columns[: settings.max_columns]
+    columns = ([primary] + [c for c in columns if c != primary])[: settings.max_columns]
     higher = _direction(suites, primary)
     sign = -1.0 if higher else 1.0
 
@@ -158,68 +237,33 @@ def rank_benchmark(
         metric = suite.metric(primary)
         return None if metric is None else metric.value
 
-    def order(member: tuple[Entry, SuiteRecord]) -> tuple[int, float, str]:
-        value = value_of(member[1])
-        return (
-            (1, 0.0, member[0].entry_id) if value is None else (0, sign * value, member[0].entry_id)
+    rows = [Row(e, s, value_of(s)) for e, s in members]
+    rows.sort(
+        key=lambda r: (
+            (1, 0.0, r.entry.entry_id) if r.value is None else (0, sign * r.value, r.entry.entry_id)
         )
-
-    ranked: list[Row] = []
-    group = -1
-    group_start_rank = 0
-    for position, (entry, suite) in enumerate(sorted(members, key=order), start=1):
-        row = Row(entry, suite, value_of(suite))
-        if row.value is None:
-            ranked.append(Row(entry, suite, None, basis=f"no value for {primary}"))
-            continue
-        if ranked and ranked[-1].value is not None:
-            split, basis = separate(ranked[-1], row, primary, settings, correct)
-        else:
-            split, basis = True, "top of the table"
-        if split:
-            group += 1
-            group_start_rank = position
-        ranked.append(Row(entry, suite, row.value, group_start_rank, group, False, basis))
-    sizes: dict[int, int] = defaultdict(int)
-    for r in ranked:
-        if r.tie_group is not None:
-            sizes[r.tie_group] += 1
-    ranked = [
-        Row(
-            r.entry,
-            r.suite,
-            r.value,
-            r.rank,
-            r.tie_group,
-            r.tie_group is not None and sizes[r.tie_group] > 1,
-            r.basis,
-        )
-        for r in ranked
+    )
+    valued = [r for r in rows if r.value is not None]
+    missing = [
+        Row(r.entry, r.suite, None, basis=f"no value for {primary}")
+        for r in rows
+        if r.value is None
     ]
-    return Benchmark(key, primary, higher, columns, _with_win_rates(ranked), all_metrics(suites))
-
-
-def _with_win_rates(rows: list[Row]) -> list[Row]:
-    """Share of the other ranked rows this row beats on rank; a shared rank counts one half."""
-    counts = Counter(r.rank for r in rows if r.rank is not None)
-    total = sum(counts.values())
-    worse_than: dict[int, int] = {}  # rank -> number of ranked rows strictly below it
-    below = total
-    for rank in sorted(counts):
-        below -= counts[rank]
-        worse_than[rank] = below
-    out = []
-    for r in rows:
-        rate = None
-        if r.rank is not None and total > 1:
-            rate = (worse_than[r.rank] + 0.5 * (counts[r.rank] - 1)) / (total - 1)
-        out.append(Row(r.entry, r.suite, r.value, r.rank, r.tie_group, r.tied, r.basis, rate))
-    return out
+    ranked, pairs = _ranked_rows(valued, primary, bool(higher), settings) if valued else ([], None)
+    return Benchmark(
+        key,
+        primary,
+        higher,
+        columns,
+        ranked + missing,
+        all_metrics(suites),
+        pairs,
+        tuple(r.entry.entry_id for r in ranked),
+    )
 
 
 def rank_all(entries: Sequence[Entry], settings: SiteSettings) -> list[Benchmark]:
-    correct = {e.entry_id: _correct_sets(e) for e in entries}
-    return [rank_benchmark(k, m, settings, correct) for k, m in group_benchmarks(entries).items()]
+    return [rank_benchmark(k, m, settings) for k, m in group_benchmarks(entries).items()]
 
 
 def mean_win_rates(benchmarks: Sequence[Benchmark]) -> dict[str, tuple[float, int]]:
@@ -233,21 +277,37 @@ def mean_win_rates(benchmarks: Sequence[Benchmark]) -> dict[str, tuple[float, in
 
 
 def pareto_front(
-    points: Sequence[tuple[float, float]], *, x_higher: bool, y_higher: bool
+    points: Sequence[tuple[float, float]],
+    *,
+    x_higher: bool,
+    y_higher: bool,
+    x_better: BoolArray | None = None,
+    y_better: BoolArray | None = None,
 ) -> list[int]:
-    """Indices of points no other point dominates (at least as good on both axes, better on one)."""
-    sx = 1.0 if x_higher else -1.0
-    sy = 1.0 if y_higher else -1.0
-    scored = sorted(range(len(points)), key=lambda i: (-sx * points[i][0], -sy * points[i][1]))
-    front: list[int] = []
-    best_y = float("-inf")
-    last: tuple[float, float] | None = None
-    for i in scored:
-        y = sy * points[i][1]
-        # Sorted best-first on x; a point is on the front when its y beats every better-x point
-        # (or it equals the last front point exactly: equal points do not dominate each other).
-        if y > best_y or points[i] == last:
-            front.append(i)
-            best_y = max(best_y, y)
-            last = points[i]
-    return sorted(front)
+    """Indices of the points no other point dominates.
+
+    j dominates i when it is at least as good on both axes and better on one; with
+    ``x_better`` / ``y_better`` (out[j, i]: j significantly better than i on that axis, as
+    ``Benchmark.significantly_better`` gives) "better" must also be significant, so the front
+    keeps every point the data cannot show to be beaten. Equal points never dominate each other.
+    """
+    if not points:
+        return []
+    xy = np.asarray(points, dtype=np.float64)
+    x = xy[:, 0] * (1.0 if x_higher else -1.0)
+    y = xy[:, 1] * (1.0 if y_higher else -1.0)
+    n = len(points)
+    sig_x = (
+        np.ones((n, n), dtype=np.bool_)
+        if x_better is None
+        else np.asarray(x_better, dtype=np.bool_)
+    )
+    sig_y = (
+        np.ones((n, n), dtype=np.bool_)
+        if y_better is None
+        else np.asarray(y_better, dtype=np.bool_)
+    )
+    at_least = (x[:, None] >= x[None, :]) & (y[:, None] >= y[None, :])
+    strictly = ((x[:, None] > x[None, :]) & sig_x) | ((y[:, None] > y[None, :]) & sig_y)
+    dominated = (at_least & strictly).any(axis=0)
+    return [int(i) for i in np.flatnonzero(~dominated)]

@@ -30,6 +30,13 @@ from harness.leaderboard.entries import Entry, SiteSettings, load_entries, load_
 from harness.leaderboard.ranking import Benchmark, Row, mean_win_rates, rank_all
 from harness.records import canonical_json
 
+RANKING = (
+    "rank_best..rank_worst is a simultaneous (1 - alpha) rank interval: every pair of entries "
+    "of a benchmark is tested (paired exact McNemar on shared examples for paired_metrics, "
+    "otherwise a z-test from the two 95% intervals), Holm-adjusted across the benchmark's "
+    "pairs; rank_best = 1 + entries significantly better, rank_worst = n - entries "
+    "significantly worse (leaderboard/README.md)"
+)
 MARKER = ".harness-leaderboard-site"  # only folders carrying it (or empty ones) are ever wiped
 ASSETS = ("site.css", "site.js")
 MSG_NOT_A_SITE = (
@@ -80,9 +87,8 @@ def table_rows(
                     "params_sha256": bench.key.params_sha256,
                     "split_sha256": bench.key.split_sha256,
                     "ranked_by": bench.primary,
-                    "rank": row.rank,
-                    "tie_group": row.tie_group,
-                    "tied": row.tied,
+                    "rank_best": row.rank_best,
+                    "rank_worst": row.rank_worst,
                     "rank_evidence": row.basis,
                     "mean_win_rate": rate[0] if rate else None,
                     "metrics": {
@@ -110,8 +116,8 @@ def table_csv(rows: list[dict[str, Any]]) -> str:
         "suite_version",
         "params_sha256",
         "split_sha256",
-        "rank",
-        "tied",
+        "rank_best",
+        "rank_worst",
         "mean_win_rate",
         "metric",
         "value",
@@ -153,7 +159,7 @@ def render(entries: list[Entry], settings: SiteSettings, out: Path) -> int:
         )
     rows = table_rows(benchmarks, mwr)
     files["data/leaderboard.json"] = canonical_json(
-        {"title": settings.title, "alpha": settings.alpha, "rows": rows}
+        {"title": settings.title, "alpha": settings.alpha, "ranking": RANKING, "rows": rows}
     )
     files["data/leaderboard.csv"] = table_csv(rows)
     for name in ASSETS:

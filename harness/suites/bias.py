@@ -6,6 +6,9 @@ fillers, and counterfactual swaps on the evaluation texts.
 * Template tests (no demographic column needed): templates x fillers (census first names by
   gender and race/ethnicity, identity terms); see ``harness.bias.template_tests``.
 * Swaps: gender words and names in evaluation texts replaced by counterparts; flip rate and |Δp|.
+* Examples whose shared prediction failed (``Predictions.errors``: the model raised or returned
+  non-finite scores) are counted and named in one warning and left out of the group metrics
+  and the swaps; everything else is analysed as usual.
 
 The positive class is ``positive_label`` (default: the last label name, e.g. 'fresh' or 'pos');
 "score" is the model's probability of that class. Per-example rows (``examples/bias.jsonl``):
@@ -30,9 +33,20 @@ from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.models.base import ModelAdapter
 from harness.records import Metric, Resource
-from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
+from harness.suites.base import Predictions, Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 KEY = "suites[bias].params"
+MAX_NAMED_ERRORS = 5  # failed examples named in the warning; the record's details list up to 100
+# Message templates (asserted by tests).
+MSG_PREDICTION_ERRORS = (
+    "bias: {n} evaluation example(s) without a prediction (the model failed; see "
+    "predictions.jsonl 'error') left out of the group metrics and swaps: {ids}"
+)
+MSG_UNKNOWN_IDS = (
+    "bias: {n} evaluation ids are neither predicted nor listed as prediction errors (first: "
+    "{first!r}); the shared predictions belong to another split"
+)
+MSG_NO_PREDICTIONS = "every evaluation example's prediction failed; nothing to compare"
 
 
 class BiasParams(SuiteParams):
@@ -142,8 +156,12 @@ class BiasSuite(Suite):
             "template CIs resample templates (cluster bootstrap via harness.stats), not "
             "Fairlearn's i.i.d. bootstrap over instances, which ignores that instances of "
             "one template are correlated",
-            "equalized-odds CIs: percentile bootstrap via harness.stats (Fairlearn has no CI "
-            "for them); bootstrap CIs of max - min gaps are biased upwards for small groups",
+            "equalized-odds CIs: stratified percentile bootstrap within group x label cells "
+            "(harness.bias.resample; Fairlearn has no CI for them), so every resample keeps the "
+            "rates the point estimate uses; bootstrap CIs of max - min gaps are biased upwards "
+            "for small groups",
+            "a group without positives (negatives) has an undefined TPR (FPR) and takes no part "
+            "in that rate's gap; Fairlearn's equalized_odds_difference counts it as 0 instead",
             "counterfactual swaps always map 'her' to 'his' (possessive reading)",
         ]
         order: list[str] = []
@@ -158,7 +176,13 @@ class BiasSuite(Suite):
             )
         # Template and filler lists are read (and refused) before any computation.
         lists = self._categories(table) if p.templates else None
-        self._groups(data, ctx, labels.index(positive), out)
+        # Examples whose prediction failed are said once and left out of groups and swaps.
+        scored = (
+            self._with_predictions(data, ctx.predictions(), out)
+            if p.swaps or self._columns(data)
+            else data
+        )
+        self._groups(data, scored, ctx, labels.index(positive), out)
         scorer = Scorer(model, labels.index(positive), ctx)
         if lists is not None:
             order += self._templates(lists, scorer, ctx, out)
@@ -172,26 +196,25 @@ class BiasSuite(Suite):
         ]  # first wins
         return out
 
-    def _groups(self, data: Dataset, ctx: SuiteContext, pos: int, out: SuiteOutcome) -> None:
+    def _groups(
+        self, full: Dataset, data: Dataset, ctx: SuiteContext, pos: int, out: SuiteOutcome
+    ) -> None:
+        """Group metrics over ``data``, the examples of ``full`` that have a prediction (the
+        columns are checked against ``full``, so a config error never hides behind errors)."""
         from harness.bias.groups import check_columns, group_metrics
 
         p = self.params
         assert isinstance(p, BiasParams)
-        columns = (
-            list(p.sensitive_columns) if p.sensitive_columns is not None else sorted(data.groups)
-        )
+        columns = self._columns(full)
         if not columns:
             out.details["groups"] = {"skipped": "the dataset has no sensitive (group) columns"}
             return
-        check_columns(data.groups, columns)
+        check_columns(full.groups, columns)
+        if not len(data):
+            out.details["groups"] = {"skipped": MSG_NO_PREDICTIONS}
+            return
         preds = ctx.predictions()
         where = {i: k for k, i in enumerate(preds.ids)}
-        missing = [i for i in data.ids if i not in where]
-        if missing:
-            raise ConfigError(
-                f"bias: {len(missing)} evaluation ids have no shared prediction (first: "
-                f"{missing[0]!r})"
-            )
         rows = np.array([where[i] for i in data.ids], dtype=np.int64)
         y_true = (np.asarray(data.labels, dtype=np.int64) == pos).astype(np.int64)
         y_pred = (preds.probabilities[rows].argmax(axis=1) == pos).astype(np.int64)
@@ -211,6 +234,33 @@ class BiasSuite(Suite):
             out.warnings += res.warnings
             details[res.key] = res.details
         out.details["groups"] = details
+
+    def _columns(self, data: Dataset) -> list[str]:
+        """The sensitive columns to compare: the parameter, else every group column."""
+        p = self.params
+        assert isinstance(p, BiasParams)
+        return list(p.sensitive_columns) if p.sensitive_columns is not None else sorted(data.groups)
+
+    @staticmethod
+    def _with_predictions(data: Dataset, preds: Predictions, out: SuiteOutcome) -> Dataset:
+        """The examples that have a shared prediction; failed ones are counted and named in a
+        warning (the model raised or returned non-finite scores on them), never scored."""
+        known = set(preds.ids)
+        failed = [i for i in data.ids if i in preds.errors]
+        unknown = [i for i in data.ids if i not in known and i not in preds.errors]
+        if unknown:
+            raise ConfigError(MSG_UNKNOWN_IDS.format(n=len(unknown), first=unknown[0]))
+        if not failed:
+            return data
+        shown = ", ".join(f"{i!r} ({preds.errors[i]})" for i in failed[:MAX_NAMED_ERRORS])
+        more = len(failed) - MAX_NAMED_ERRORS
+        out.warnings.append(
+            MSG_PREDICTION_ERRORS.format(
+                n=len(failed), ids=shown + (f" and {more} more" if more > 0 else "")
+            )
+        )
+        out.details["prediction_errors"] = {"n": len(failed), "ids": failed[:100]}
+        return data.subset([k for k, i in enumerate(data.ids) if i in known])
 
     def _categories(self, table: Any) -> tuple[list[Any], list[Any], list[Resource], Any]:
         from harness.bias.fillers import (
