@@ -2,8 +2,10 @@
 
 A regression rule fails when the candidate is worse than the baseline by more than the
 tolerance; with ``significant`` it fails only when, in addition, the change is statistically
-significant at the rule's alpha after Holm's correction across all such rules. The tests
-(paired on per-example outcomes whenever the runs carry them) live in ``gate_evidence``.
+significant at the rule's alpha after Holm's correction across all such rules. Every
+comparative rule states its power; one that cannot tell is ``inconclusive``
+(``gate_decide``). The tests (paired on per-example outcomes whenever the runs carry them) live
+in ``gate_evidence``; sets of replicate runs (several seeds per side) in ``gate_replicates``.
 
 Records whose evaluation split, label set, examples or suite versions / parameters differ are
 refused (exit 2) unless ``allow_mismatch``; then the verdict lists each difference.
@@ -11,18 +13,20 @@ refused (exit 2) unless ``allow_mismatch``; then the verdict lists each differen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
 
 from harness import stats
 from harness.errors import ExitCode, HarnessError
 from harness.gate_data import RunData, load_run
-from harness.gate_evidence import TestResult, significance_test
-from harness.gate_rules import BoundCheck, Policy, RegressionCheck, Rule
+from harness.gate_decide import decide
+from harness.gate_evidence import EvidenceSettings, TestResult, settings_for, significance_test
+from harness.gate_replicates import SideSummary, replicate_result, side_values
+from harness.gate_rules import BoundCheck, Policy, Rule
+from harness.gate_verdict import GateVerdict, RuleVerdict
 from harness.records import Metric
 
-Status = Literal["pass", "fail", "error"]
 EPS = 1e-12
 UNIT_SUFFIX = {"abs": "", "pt": "pt", "pct": "%"}
 MSG_MISMATCH = (
@@ -33,84 +37,6 @@ MSG_MISMATCH = (
 
 class GateError(HarnessError):
     exit_code = ExitCode.USAGE
-
-
-@dataclass(frozen=True)
-class RuleVerdict:
-    rule: Rule
-    status: Status
-    message: str
-    baseline: float | None = None
-    candidate: float | None = None
-    change: float | None = None  # candidate − baseline
-    allowed: float | None = None  # tolerated worsening, in the metric's unit
-    higher_is_better: bool | None = None
-    test: TestResult | None = None
-    p_adjusted: float | None = None
-    alpha: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule.name,
-            "where": self.rule.where,
-            "metric": str(self.rule.metric),
-            "kind": "bound" if isinstance(self.rule.check, BoundCheck) else "regression",
-            "significant_required": self.rule.significant,
-            "status": self.status,
-            "message": self.message,
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "change": self.change,
-            "allowed_worsening": self.allowed,
-            "higher_is_better": self.higher_is_better,
-            "test": None
-            if self.test is None
-            else {
-                "method": self.test.method,
-                "p_value": self.test.p_value,
-                "p_adjusted": self.p_adjusted,
-                "alpha": self.alpha,
-                "n": self.test.n,
-                "diff_ci": [self.test.diff_low, self.test.diff_high],
-                "note": self.test.note,
-            },
-        }
-
-
-@dataclass(frozen=True)
-class GateVerdict:
-    baseline: str
-    candidate: str
-    policy: str
-    rules: tuple[RuleVerdict, ...]
-    correction: str
-    mismatches: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def status(self) -> Status:
-        if any(r.status == "error" for r in self.rules):
-            return "error"
-        return "fail" if any(r.status == "fail" for r in self.rules) else "pass"
-
-    @property
-    def exit_code(self) -> int:
-        return {"pass": ExitCode.OK, "fail": ExitCode.REGRESSION, "error": ExitCode.USAGE}[
-            self.status
-        ]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "exit_code": int(self.exit_code),
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "policy": self.policy,
-            "correction": self.correction,
-            "allowed_mismatches": list(self.mismatches),
-            "notes": list(self.notes),
-            "rules": [r.to_json() for r in self.rules],
-        }
 
 
 # ------------------------------------------------------------------ comparability
@@ -179,137 +105,189 @@ def _lookup(run: RunData, rule: Rule, role: str) -> tuple[Metric | None, str | N
 
 
 def _first_pass(base: RunData, cand: RunData, rule: Rule) -> RuleVerdict:
-    """Everything but the significance decision; regression rules that need a test stay 'pass'."""
+    """Everything but the evidence: bounds are decided here, comparative rules get their values."""
     mc, problem = _lookup(cand, rule, "candidate")
     if mc is None or mc.value is None:
         return RuleVerdict(rule, "error", problem or "")
     if isinstance(rule.check, BoundCheck):
-        ok = rule.check.holds(mc.value)
-        verb = "meets" if ok else "breaks"
-        return RuleVerdict(
-            rule,
-            "pass" if ok else "fail",
-            f"{mc.value:.6g} {verb} the bound {rule.check.describe()}",
-            candidate=mc.value,
-            higher_is_better=mc.higher_is_better,
-        )
+        return _bound(rule, rule.check, mc)
     mb, problem = _lookup(base, rule, "baseline")
     if mb is None or mb.value is None:
         return RuleVerdict(rule, "error", problem or "")
-    check: RegressionCheck = rule.check
     hib = mc.higher_is_better
-    if hib is None:
+    if hib is None and not rule.is_equivalence:
         return RuleVerdict(
             rule, "error", f"{rule.metric} has no direction (higher_is_better is null); use a bound"
         )
-    if check.sign is not None and (check.sign == "-") != hib:
-        word = "decrease" if check.sign == "-" else "increase"
+    sign = getattr(rule.check, "sign", None)
+    if sign is not None and (sign == "-") != hib:
+        word = "decrease" if sign == "-" else "increase"
         better = "higher" if hib else "lower"
         return RuleVerdict(
             rule,
             "error",
             f"the sign says a regression is a {word}, but {better} is better for {rule.metric}; "
-            f"write {'-' if hib else '+'}{check.tolerance:g}{UNIT_SUFFIX[check.unit]}",
+            f"write {'-' if hib else '+'}{rule.check.tolerance:g}{UNIT_SUFFIX[rule.check.unit]}",  # type: ignore[union-attr]
         )
-    change = mc.value - mb.value
-    worsening = -change if hib else change
-    allowed = check.allowed(mb.value)
-    exceeded = worsening > allowed + EPS
-    base_fields: dict[str, Any] = {
-        "baseline": mb.value,
-        "candidate": mc.value,
-        "change": change,
-        "allowed": allowed,
-        "higher_is_better": hib,
-    }
-    msg = f"change {change:+.6g} (worse by {max(worsening, 0.0):.6g}; tolerated {allowed:.6g})"
-    return RuleVerdict(rule, "fail" if exceeded else "pass", msg, **base_fields)
+    return RuleVerdict(
+        rule,
+        "pass",
+        "",
+        baseline=mb.value,
+        candidate=mc.value,
+        change=mc.value - mb.value,
+        allowed=rule.check.allowed(mb.value),
+        higher_is_better=hib,
+    )
+
+
+def _bound(rule: Rule, check: BoundCheck, mc: Metric) -> RuleVerdict:
+    ok = check.holds(mc.value or 0.0)
+    message = f"{mc.value:.6g} {'meets' if ok else 'breaks'} the bound {check.describe()}"
+    if mc.ci_low is not None and mc.ci_high is not None:
+        inside = check.holds(mc.ci_low) and check.holds(mc.ci_high)
+        outside = not check.holds(mc.ci_low) and not check.holds(mc.ci_high)
+        if not (inside or outside):
+            message += (
+                f" (its 95% interval [{mc.ci_low:.4g}, {mc.ci_high:.4g}] straddles the bound: "
+                "another sample of examples could decide otherwise)"
+            )
+    return RuleVerdict(
+        rule, "pass" if ok else "fail", message, candidate=mc.value,
+        higher_is_better=mc.higher_is_better,
+    )
+
+
+def _replicate_pass(
+    bases: list[RunData], cands: list[RunData], rule: Rule, verdict: RuleVerdict
+) -> RuleVerdict:
+    """The first pass over replicate sets: each side's mean over its runs."""
+    a, b = side_values(bases, rule), side_values(cands, rule)
+    for side in (a, b):
+        if isinstance(side, str):
+            return RuleVerdict(rule, "error", side)
+    assert isinstance(a, SideSummary) and isinstance(b, SideSummary)  # narrowed above
+    if isinstance(rule.check, BoundCheck):
+        ok = rule.check.holds(b.mean)
+        sd = "" if b.seed_sd is None else f" ± {b.seed_sd:.3g} seed sd"
+        return replace(
+            verdict,
+            status="pass" if ok else "fail",
+            candidate=b.mean,
+            message=f"mean {b.mean:.6g}{sd} over {len(b.values)} runs "
+            f"{'meets' if ok else 'breaks'} the bound {rule.check.describe()}",
+        )
+    return replace(
+        verdict,
+        baseline=a.mean,
+        candidate=b.mean,
+        change=b.mean - a.mean,
+        allowed=rule.check.allowed(a.mean),
+    )
 
 
 def evaluate(
     base: RunData, cand: RunData, policy: Policy, *, allow_mismatch: bool = False
 ) -> GateVerdict:
+    return evaluate_sets([base], [cand], policy, allow_mismatch=allow_mismatch)
+
+
+def evaluate_sets(
+    bases: list[RunData],
+    cands: list[RunData],
+    policy: Policy,
+    *,
+    allow_mismatch: bool = False,
+) -> GateVerdict:
+    """Gate one candidate run (or a set of replicate runs) against a baseline run (or set)."""
     suites = {r.metric.suite for r in policy.rules}
-    mismatches = find_mismatches(base, cand, suites)
+    mismatches = sorted(
+        {m for other in [*bases[1:], *cands] for m in find_mismatches(bases[0], other, suites)}
+    )
     if mismatches and not allow_mismatch:
         listing = "\n".join(f"  - {m}" for m in mismatches)
         raise GateError(
-            MSG_MISMATCH.format(baseline=base.path, candidate=cand.path, listing=listing)
+            MSG_MISMATCH.format(
+                baseline=_names(bases), candidate=_names(cands), listing=listing
+            )
         )
-    first = [_first_pass(base, cand, rule) for rule in policy.rules]
-    # Significance: test every rule that asks for it (the Holm family is all of them, whether or
-    # not their point estimate breaks the tolerance), then correct across the family.
-    tests: dict[int, TestResult] = {}
-    for i, (rule, verdict) in enumerate(zip(policy.rules, first, strict=True)):
-        if rule.significant and verdict.status != "error" and verdict.baseline is not None:
-            tests[i] = significance_test(base, cand, rule, policy)
-    family = [i for i, t in tests.items() if t.p_value is not None]
-    raw = [tests[i].p_value or 0.0 for i in family]
-    adjusted = stats.holm(raw) if policy.correction == "holm" else raw
-    p_adj = dict(zip(family, adjusted, strict=True))
-    verdicts = []
-    for i, (rule, verdict) in enumerate(zip(policy.rules, first, strict=True)):
-        if i not in tests:
-            verdicts.append(verdict)
-            continue
-        verdicts.append(
-            _decide(verdict, tests[i], p_adj.get(i), policy.alpha_for(rule), policy.correction)
-        )
+    replicates = len(bases) > 1 or len(cands) > 1
+    first = [_first_pass(bases[0], cands[0], rule) for rule in policy.rules]
+    if replicates:
+        first = [
+            v if v.status == "error" else _replicate_pass(bases, cands, r, v)
+            for r, v in zip(policy.rules, first, strict=True)
+        ]
+
+    def tester(rule: Rule, verdict: RuleVerdict, settings: EvidenceSettings) -> TestResult:
+        if not replicates:
+            return significance_test(bases[0], cands[0], rule, settings)
+        a, b = side_values(bases, rule), side_values(cands, rule)
+        assert isinstance(a, SideSummary) and isinstance(b, SideSummary)  # errors filtered
+        return replicate_result(bases, cands, rule, a, b, settings)
+
+    verdicts = _judge(policy, first, tester)
     notes = [f"compared despite mismatches (--allow-mismatch): {m}" for m in mismatches]
     for v in verdicts:
         if v.test is not None and v.test.p_value is None and v.test.note:
             notes.append(f"{v.rule.name}: {v.test.note}")
     return GateVerdict(
-        baseline=str(base.path),
-        candidate=str(cand.path),
+        baseline=_names(bases),
+        candidate=_names(cands),
         policy=policy.source,
         rules=tuple(verdicts),
         correction=policy.correction,
         mismatches=tuple(mismatches),
         notes=tuple(notes),
+        on_inconclusive=policy.on_inconclusive,
     )
 
 
-def _decide(
-    verdict: RuleVerdict, test: TestResult, p_adj: float | None, alpha: float, correction: str
-) -> RuleVerdict:
-    extra: dict[str, Any] = {"test": test, "p_adjusted": p_adj, "alpha": alpha}
-    if p_adj is not None:
-        significant = p_adj < alpha
-        label = "Holm-adjusted p" if correction == "holm" else "p"
-        evidence = (
-            f"{test.method}: {label} = {p_adj:.3g} {'<' if significant else '≥'} α = {alpha:g}"
-        )
-    elif test.significant_by_ci is not None:
-        significant = test.significant_by_ci
-        evidence = (
-            f"95% intervals {'do not overlap' if significant else 'overlap'} (no per-example data)"
-        )
-    else:
-        significant = True
-        evidence = "significance could not be tested"
-    fields = {
-        k: getattr(verdict, k)
-        for k in ("baseline", "candidate", "change", "allowed", "higher_is_better")
-    }
-    if verdict.status == "pass":
-        return RuleVerdict(
-            verdict.rule, "pass", f"{verdict.message}; {evidence}", **fields, **extra
-        )
-    if significant:
-        return RuleVerdict(
-            verdict.rule, "fail", f"{verdict.message}; significant: {evidence}", **fields, **extra
-        )
-    return RuleVerdict(
-        verdict.rule,
-        "pass",
-        f"{verdict.message}, but not significant: {evidence}",
-        **fields,
-        **extra,
+def _names(runs: list[RunData]) -> str:
+    return ", ".join(str(r.path) for r in runs)
+
+
+Tester = Callable[[Rule, RuleVerdict, EvidenceSettings], TestResult]
+
+
+def _judge(policy: Policy, first: list[RuleVerdict], tester: Tester) -> list[RuleVerdict]:
+    """Evidence for every comparative rule (each states its power), Holm across the rules that
+    ask for significance (whether or not their point estimate breaks the tolerance)."""
+    family_size = max(
+        1,
+        sum(1 for r, v in zip(policy.rules, first, strict=True) if r.significant and v.status != "error"),
     )
+    tests: dict[int, TestResult] = {}
+    for i, (rule, verdict) in enumerate(zip(policy.rules, first, strict=True)):
+        if rule.comparative and verdict.status != "error":
+            tests[i] = tester(rule, verdict, settings_for(policy, rule, family_size))
+    family = [i for i, t in tests.items() if policy.rules[i].significant and t.p_value is not None]
+    raw = [tests[i].p_value or 0.0 for i in family]
+    adjusted = stats.holm(raw) if policy.correction == "holm" else raw
+    p_adj = dict(zip(family, adjusted, strict=True))
+    return [
+        decide(
+            verdict, tests[i], p_adj.get(i), settings_for(policy, rule, family_size),
+            policy.correction,
+        )
+        if i in tests
+        else verdict
+        for i, (rule, verdict) in enumerate(zip(policy.rules, first, strict=True))
+    ]
 
 
 def run_gate(
-    baseline: Path, candidate: Path, policy: Policy, *, allow_mismatch: bool = False
+    baseline: Path | list[Path],
+    candidate: Path | list[Path],
+    policy: Policy,
+    *,
+    allow_mismatch: bool = False,
 ) -> GateVerdict:
-    return evaluate(load_run(baseline), load_run(candidate), policy, allow_mismatch=allow_mismatch)
+    bases = [baseline] if isinstance(baseline, Path) else list(baseline)
+    cands = [candidate] if isinstance(candidate, Path) else list(candidate)
+    return evaluate_sets(
+        [load_run(p) for p in bases],
+        [load_run(p) for p in cands],
+        policy,
+        allow_mismatch=allow_mismatch,
+    )

@@ -1,7 +1,9 @@
 """What the gate and verify read from a run folder besides the record: per-example evidence.
 
 * ``predictions.jsonl``: one row per evaluation example, ``{id, label, predicted, probabilities}``
-  (labels as indices or as names from the record's label set).
+  (labels as indices or as names from the record's label set). A row whose prediction failed
+  has ``predicted: null``, ``probabilities: null`` and an ``error`` reason; it is kept (its id
+  counts) but marked unanswered, and no metric or test scores it.
 * ``examples/<suite>.jsonl`` plus a suite's ``details["per_example"]`` declaration, which says how
   a metric decomposes into per-example values, so the gate can run a paired test on it::
 
@@ -37,15 +39,45 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class PredictionTable:
-    """predictions.jsonl as arrays, in file order."""
+    """predictions.jsonl as arrays, in file order.
+
+    Unanswered rows (a failed prediction) have ``answered`` False, ``predicted`` -1 and a row
+    of NaN probabilities; ``errors`` maps their ids to the recorded reason.
+    """
 
     ids: tuple[str, ...]
     labels: IntArray
     predicted: IntArray
-    probabilities: FloatArray  # (n, k)
+    probabilities: FloatArray  # (n, k); (n, 0) when no row carries probabilities
+    answered: npt.NDArray[np.bool_] | None = None  # None: every row answered
+    errors: tuple[tuple[str, str], ...] = ()
 
     def index(self) -> dict[str, int]:
         return {ident: i for i, ident in enumerate(self.ids)}
+
+    def answered_mask(self) -> npt.NDArray[np.bool_]:
+        if self.answered is None:
+            return np.ones(len(self.ids), dtype=bool)
+        return self.answered
+
+    def take(self, idx: list[int] | IntArray) -> PredictionTable:
+        """The rows at ``idx``, in that order."""
+        index = np.asarray(idx, dtype=np.int64)
+        answered = self.answered_mask()[index]
+        keep = {self.ids[i] for i in index.tolist()}
+        return PredictionTable(
+            ids=tuple(self.ids[i] for i in index.tolist()),
+            labels=self.labels[index],
+            predicted=self.predicted[index],
+            probabilities=self.probabilities[index] if self.probabilities.size else
+            self.probabilities[:0].reshape(index.size, self.probabilities.shape[1]),
+            answered=None if bool(answered.all()) else answered,
+            errors=tuple(e for e in self.errors if e[0] in keep),
+        )
+
+    def scored(self) -> PredictionTable:
+        """Only the answered rows (what the accuracy suite scores)."""
+        return self.take(np.flatnonzero(self.answered_mask()))
 
 
 @dataclass(frozen=True)
@@ -101,24 +133,17 @@ def read_predictions(path: Path, label_names: list[str]) -> PredictionTable:
     """Read and check predictions.jsonl; every malformed row is an error naming file and line."""
     if not path.is_file():
         raise RecordError(f"{path}: no predictions file")
+    from harness.store import iter_jsonl
+
     ids: list[str] = []
     labels: list[int] = []
     predicted: list[int] = []
-    probs: list[list[float]] = []
+    probs: list[list[float] | None] = []
+    errors: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
     index = {name: k for k, name in enumerate(label_names)}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for lineno, row in iter_jsonl(path):
         where = f"{path}: line {lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{where}: not valid JSON ({exc.msg})") from None
         if not isinstance(row, dict) or not {"id", "label", "predicted"} <= set(row):
             raise RecordError(
                 f"{where}: expected an object with id, label, predicted and probabilities"
@@ -129,24 +154,62 @@ def read_predictions(path: Path, label_names: list[str]) -> PredictionTable:
         seen[ident] = lineno
         ids.append(ident)
         labels.append(_label_index(row["label"], index, f"{where}: label"))
+        if row["predicted"] is None:
+            errors.append((ident, _failure_reason(row, where)))
+            predicted.append(-1)
+            probs.append(None)
+            continue
         predicted.append(_label_index(row["predicted"], index, f"{where}: predicted"))
-        p = row.get("probabilities")
-        if p is not None and (
-            not isinstance(p, list) or not all(isinstance(x, (int, float)) for x in p)
-        ):
-            raise RecordError(f"{where}: probabilities must be a list of numbers")
-        probs.append([float(x) for x in p] if p is not None else [])
-    widths = {len(p) for p in probs}
+        probs.append(_probabilities(row.get("probabilities"), where))
+    return _table(path, ids, labels, predicted, probs, errors)
+
+
+def _failure_reason(row: dict[str, Any], where: str) -> str:
+    """A row without a prediction must say why (the runner writes ``error``) and carry no scores."""
+    reason = row.get("error")
+    if not isinstance(reason, str) or not reason:
+        raise RecordError(f"{where}: 'predicted' is null but the row gives no 'error' reason")
+    if row.get("probabilities") is not None:
+        raise RecordError(f"{where}: 'predicted' is null but the row has probabilities")
+    return reason
+
+
+def _probabilities(p: Any, where: str) -> list[float]:
+    if p is None:
+        return []
+    if not isinstance(p, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in p
+    ):
+        raise RecordError(f"{where}: probabilities must be a list of numbers")
+    return [float(x) for x in p]
+
+
+def _table(
+    path: Path,
+    ids: list[str],
+    labels: list[int],
+    predicted: list[int],
+    probs: list[list[float] | None],
+    errors: list[tuple[str, str]],
+) -> PredictionTable:
+    widths = {len(p) for p in probs if p is not None}
     if len(widths) > 1:
         raise RecordError(
             f"{path}: rows have probability vectors of different lengths {sorted(widths)}"
         )
     width = widths.pop() if widths else 0
+    matrix = np.full((len(ids), width), np.nan)
+    for i, p in enumerate(probs):
+        if p:
+            matrix[i] = p
+    answered = np.asarray([p is not None for p in probs], dtype=bool)
     return PredictionTable(
         ids=tuple(ids),
         labels=np.asarray(labels, dtype=np.int64),
         predicted=np.asarray(predicted, dtype=np.int64),
-        probabilities=np.asarray(probs, dtype=np.float64).reshape(len(ids), width),
+        probabilities=matrix,
+        answered=None if bool(answered.all()) else answered,
+        errors=tuple(errors),
     )
 
 

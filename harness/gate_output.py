@@ -12,11 +12,26 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.gate import GateVerdict, RuleVerdict
+from harness.gate_verdict import GateVerdict, RuleVerdict
 from harness.records import canonical_json
 from harness.store import atomic_write_bytes, atomic_write_text
 
-STATUS_MARK = {"pass": "✅ pass", "fail": "❌ FAIL", "error": "⚠️ error"}
+STATUS_MARK = {
+    "pass": "✅ pass",
+    "fail": "❌ FAIL",
+    "inconclusive": "❔ inconclusive",
+    "error": "⚠️ error",
+}
+HEADLINE = {
+    "pass": "✅ passed",
+    "fail": "❌ failed",
+    "error": "⚠️ could not decide",
+}
+INCONCLUSIVE_HEADLINE = {
+    "warn": "❔ passed, but some rules could not tell (inconclusive)",
+    "pass": "✅ passed (inconclusive rules counted as passing)",
+    "fail": "❌ failed: some rules could not tell (inconclusive, and the policy fails on that)",
+}
 
 
 def _fmt(value: float | None) -> str:
@@ -56,7 +71,7 @@ def print_table(verdict: GateVerdict, console: Any = None) -> None:
     from rich.text import Text
 
     console = console or Console()
-    table = Table(title=f"harness gate: {verdict.status.upper()}", show_lines=False)
+    table = Table(title=f"harness gate: {headline(verdict)}", show_lines=False)
     for h in HEADERS:
         table.add_column(h, overflow="fold")
     for row in rows(verdict):
@@ -67,12 +82,46 @@ def print_table(verdict: GateVerdict, console: Any = None) -> None:
         console.print(Text(f"note: {note}"))
 
 
+def print_plan(rows: list[Any], console: Any = None) -> None:
+    """The --plan table: per comparative rule, the n its test needs."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    table = Table(title="harness gate --plan: examples needed to detect each tolerance")
+    for h in ("rule", "detect", "test", "n needed", "now", "based on"):
+        table.add_column(h, overflow="fold")
+    for r in rows:
+        needed = "not reachable" if r.n_required is None else f"{r.n_required:,} {r.unit}"
+        table.add_row(
+            *(
+                Text(c)
+                for c in (
+                    r.rule,
+                    _fmt(r.effect),
+                    r.test,
+                    needed,
+                    "—" if r.current_n is None else f"{r.current_n:,}",
+                    r.basis,
+                )
+            )
+        )
+    console.print(table)
+
+
 def _md_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
+def headline(verdict: GateVerdict) -> str:
+    if verdict.status == "inconclusive":
+        return INCONCLUSIVE_HEADLINE[verdict.on_inconclusive]
+    return HEADLINE[verdict.status]
+
+
 def markdown(verdict: GateVerdict) -> str:
-    head = {"pass": "✅ passed", "fail": "❌ failed", "error": "⚠️ could not decide"}[verdict.status]
+    head = headline(verdict)
     lines = [
         f"## harness gate {head}",
         "",
@@ -83,30 +132,31 @@ def markdown(verdict: GateVerdict) -> str:
         "|" + "|".join("---" for _ in HEADERS) + "|",
     ]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows(verdict)]
+    unsure = [r for r in verdict.rules if r.status == "inconclusive"]
+    if unsure:
+        lines += ["", f"**{len(unsure)} rule(s) could not tell**", ""]
+        lines += [f"- `{_md_cell(r.rule.name)}`: {_md_cell(r.message)}" for r in unsure]
     if verdict.notes:
         lines += ["", "**Notes**", ""] + [f"- {_md_cell(n)}" for n in verdict.notes]
     return "\n".join(lines) + "\n"
 
 
 def junit_xml(verdict: GateVerdict) -> bytes:
-    failures = sum(r.status == "fail" for r in verdict.rules)
+    """One test case per rule; an inconclusive rule is skipped with its message (a failure when
+    the policy fails on inconclusive verdicts)."""
+    fail_unsure = verdict.on_inconclusive == "fail"
+    unsure = sum(r.status == "inconclusive" for r in verdict.rules)
+    failures = sum(r.status == "fail" for r in verdict.rules) + (unsure if fail_unsure else 0)
     errors = sum(r.status == "error" for r in verdict.rules)
-    suites = ET.Element(
-        "testsuites",
-        name="harness gate",
-        tests=str(len(verdict.rules)),
-        failures=str(failures),
-        errors=str(errors),
-    )
+    skipped = 0 if fail_unsure else unsure
+    counts = {
+        "tests": str(len(verdict.rules)),
+        "failures": str(failures),
+        "errors": str(errors),
+    }
+    suites = ET.Element("testsuites", {"name": "harness gate", **counts})
     suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="harness gate",
-        tests=str(len(verdict.rules)),
-        failures=str(failures),
-        errors=str(errors),
-        skipped="0",
-        time="0",
+        suites, "testsuite", {"name": "harness gate", **counts, "skipped": str(skipped), "time": "0"}
     )
     props = ET.SubElement(suite, "properties")
     for name, value in (
@@ -114,14 +164,18 @@ def junit_xml(verdict: GateVerdict) -> bytes:
         ("candidate", verdict.candidate),
         ("policy", verdict.policy),
         ("correction", verdict.correction),
+        ("on_inconclusive", verdict.on_inconclusive),
     ):
         ET.SubElement(props, "property", name=name, value=value)
     for r in verdict.rules:
         case = ET.SubElement(
             suite, "testcase", classname=f"gate.{r.rule.metric.suite}", name=r.rule.name, time="0"
         )
-        if r.status == "fail":
-            ET.SubElement(case, "failure", message=r.message, type="regression").text = r.message
+        if r.status == "fail" or (r.status == "inconclusive" and fail_unsure):
+            kind = "regression" if r.status == "fail" else "inconclusive"
+            ET.SubElement(case, "failure", message=r.message, type=kind).text = r.message
+        elif r.status == "inconclusive":
+            ET.SubElement(case, "skipped", message=r.message)
         elif r.status == "error":
             ET.SubElement(case, "error", message=r.message, type="error").text = r.message
         else:

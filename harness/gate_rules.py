@@ -7,12 +7,15 @@ In the spirit of pytest-benchmark's ``--benchmark-compare-fail=mean:5%``, one ru
                                                 point, failing only on a significant change
     latency.single_stream.p99_ms: +10%          regression of at most 10% of the baseline value
     robustness.pwws.attack_success_rate: +0.02 significant alpha=0.01
+    accuracy.accuracy: within 1pt               equivalence (TOST): the 90% interval of the
+                                                paired difference lies inside ±1pt
 
 Grammar (whitespace between tokens is free)::
 
-    rule      := METRIC (bound | ':' (bound | change)) flag*
+    rule      := METRIC (bound | ':' (bound | change | within)) flag*
     bound     := ('>=' | '<=' | '>' | '<') NUMBER ('%' | 'pt')?
     change    := ('+' | '-')? NUMBER ('%' | 'pt')?
+    within    := 'within' NUMBER ('%' | 'pt')?
     flag      := 'significant' | 'alpha=' NUMBER
     METRIC    := SUITE '.' NAME        (NAME may contain dots: 'pwws.attack_success_rate')
 
@@ -25,7 +28,10 @@ A policy file is YAML::
 
     alpha: 0.05            # default significance level
     correction: holm       # holm (default) or none, across the rules that test significance
-    n_boot: 2000           # bootstrap resamples for paired tests
+    power: 0.8             # power at which each comparative rule's detectable effect is stated
+    on_inconclusive: warn  # warn (exit 0, said), fail (exit 1) or pass (exit 0, listed)
+    n_perm: 2000           # randomization draws for permutation tests
+    n_boot: 2000           # bootstrap resamples for intervals
     seed: 0
     rules:                 # a list of rule strings, or a mapping METRIC -> body or [bodies]
       - accuracy.accuracy >= 0.80
@@ -50,7 +56,9 @@ Sign = Literal["+", "-"]
 
 MSG_RULE_ERROR = "{source}: {where} {text!r}: column {column}: {problem}"
 DEFAULT_ALPHA = 0.05
-POLICY_KEYS = ("alpha", "correction", "n_boot", "seed", "rules")
+DEFAULT_POWER = 0.8
+POLICY_KEYS = ("alpha", "correction", "power", "on_inconclusive", "n_perm", "n_boot", "seed", "rules")
+OnInconclusive = Literal["warn", "fail", "pass"]
 
 
 class RuleSyntaxError(ConfigError):
@@ -112,7 +120,23 @@ class RegressionCheck:
         return f"worsen by at most {self.tolerance:g}{suffix}"
 
 
-Check = BoundCheck | RegressionCheck
+@dataclass(frozen=True)
+class EquivalenceCheck:
+    """The paired difference must be shown to lie within ±``margin`` (two one-sided tests)."""
+
+    margin: float  # non-negative
+    unit: Unit
+
+    def allowed(self, baseline: float) -> float:
+        """The margin in the metric's own unit."""
+        return RegressionCheck(self.margin, self.unit, None).allowed(baseline)
+
+    def describe(self) -> str:
+        suffix = {"abs": "", "pt": "pt", "pct": "%"}[self.unit]
+        return f"within ±{self.margin:g}{suffix}"
+
+
+Check = BoundCheck | RegressionCheck | EquivalenceCheck
 
 
 @dataclass(frozen=True)
@@ -130,6 +154,15 @@ class Rule:
     def name(self) -> str:
         return " ".join(self.text.split())
 
+    @property
+    def is_equivalence(self) -> bool:
+        return isinstance(self.check, EquivalenceCheck)
+
+    @property
+    def comparative(self) -> bool:
+        """Compares the candidate with the baseline (every rule but a bound)."""
+        return not isinstance(self.check, BoundCheck)
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -139,6 +172,9 @@ class Policy:
     n_boot: int = 2000
     seed: int = 0
     source: str = "<policy>"
+    power: float = DEFAULT_POWER
+    on_inconclusive: OnInconclusive = "warn"
+    n_perm: int = 2000
 
     def alpha_for(self, rule: Rule) -> float:
         return self.alpha if rule.alpha is None else rule.alpha
@@ -153,7 +189,8 @@ _TOKEN = re.compile(
   | (?P<colon>:)
   | (?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<unit>%|pt\b)
-  | (?P<flag>alpha\s*=|significant\b)
+  | (?P<flag>alpha\s*=|significant(?=\s|$))
+  | (?P<within>within(?=\s|$))
   | (?P<metric>[A-Za-z_][\w-]*(?:\.[\w-]+)+)
   | (?P<word>\S+?)(?=\s|$|:|>|<)
     """,
@@ -243,7 +280,15 @@ class _Parser:
                 column=col,
             )
         check: Check
-        if tok is not None and tok.kind == "op":
+        if tok is not None and tok.kind == "within":
+            self.i += 1
+            value, num_tok = self.number("a margin after 'within', such as 1pt or 0.02")
+            if num_tok.text[0] in "+-":
+                raise RuleSyntaxError(
+                    "a 'within' margin has no sign: it applies both ways", column=num_tok.column
+                )
+            check = EquivalenceCheck(value, self.unit())
+        elif tok is not None and tok.kind == "op":
             self.i += 1
             op: Op = tok.text  # type: ignore[assignment]
             value, _ = self.number(f"a number after {tok.text!r}")
@@ -275,7 +320,13 @@ class _Parser:
                 "not to bounds",
                 column=metric_tok.column,
             )
-        if alpha is not None:
+        if significant and isinstance(check, EquivalenceCheck):
+            raise RuleSyntaxError(
+                "'significant' does not apply to 'within' rules: equivalence is always tested "
+                "(use alpha= to set its level)",
+                column=metric_tok.column,
+            )
+        if alpha is not None and not isinstance(check, EquivalenceCheck):
             significant = True
         return Rule(
             text=self.text,
@@ -356,12 +407,19 @@ def parse_policy(raw: Any, *, source: str = "<policy>") -> Policy:
     correction = raw.get("correction", "holm")
     if correction not in ("holm", "none"):
         raise ConfigError(f"{source}: correction: must be 'holm' or 'none' (got {correction!r})")
-    n_boot = raw.get("n_boot", 2000)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
-        raise ConfigError(f"{source}: n_boot: must be an integer >= 100 (got {n_boot!r})")
+    n_boot = _int_key(raw, "n_boot", 2000, 100, source)
+    n_perm = _int_key(raw, "n_perm", 2000, 100, source)
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"{source}: seed: must be an integer (got {seed!r})")
+    power = raw.get("power", DEFAULT_POWER)
+    if isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < 1:
+        raise ConfigError(f"{source}: power: must be a number between 0 and 1 (got {power!r})")
+    on_inconclusive = raw.get("on_inconclusive", "warn")
+    if on_inconclusive not in ("warn", "fail", "pass"):
+        raise ConfigError(
+            f"{source}: on_inconclusive: must be 'warn', 'fail' or 'pass' (got {on_inconclusive!r})"
+        )
     rules = tuple(
         parse_rule(text, where=where, source=source)
         for where, text in _rule_texts(raw["rules"], source)
@@ -373,7 +431,17 @@ def parse_policy(raw: Any, *, source: str = "<policy>") -> Policy:
         n_boot=n_boot,
         seed=seed,
         source=source,
+        power=float(power),
+        on_inconclusive=on_inconclusive,
+        n_perm=n_perm,
     )
+
+
+def _int_key(raw: dict[str, Any], key: str, default: int, minimum: int, source: str) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{source}: {key}: must be an integer >= {minimum} (got {value!r})")
+    return value
 
 
 def load_policy(path: Path) -> Policy:

@@ -189,6 +189,24 @@ class ExampleLog:
         atomic_write_text(self.path, "".join(example_line(r) + "\n" for r in ordered))
 
 
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for every non-blank line; a bad line is a ``RecordError``
+    naming the file and line (for readers of files a person may have edited)."""
+    from harness.errors import RecordError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open(encoding="utf-8") as handle:
         for line in handle:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
@@ -29,7 +30,7 @@ import yaml
 from harness.errors import ConfigError, ExitCode, HarnessError
 from harness.records import RECORD_FILE, load_record
 from harness.shard import SHARDABLE, is_done, shard_log, suite_key
-from harness.store import atomic_write_json, atomic_write_text
+from harness.store import atomic_write_json, atomic_write_text, sha256_json
 from harness.sweep import Job, Sweep, available_cores
 
 SWEEP_FILE = "sweep.json"
@@ -375,8 +376,53 @@ def write_summary(
             "finished": finished,
             "counts": counts,
             "jobs": [o.as_json() for o in outcomes],
+            "replicates": replicate_sets(outcomes),
         },
     )
+
+
+def replicate_sets(outcomes: list[JobOutcome]) -> list[dict[str, Any]]:
+    """Finished jobs whose configs differ only in ``seed``: each set's seed-to-seed spread.
+
+    For every scored metric of the set's records: mean, seed-to-seed standard deviation and the
+    run folders, so ``harness gate --baseline <runs…>`` can test with seed variance.
+    """
+    from harness.errors import RecordError
+    from harness.records import load_record
+
+    groups: dict[str, list[JobOutcome]] = {}
+    for o in outcomes:
+        if o.status in ("ok", "reused"):
+            config = o.job.config.model_dump(mode="json")
+            config.pop("seed", None)
+            config.pop("name", None)
+            groups.setdefault(sha256_json(config), []).append(o)
+    out = []
+    for digest, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        values: dict[str, list[float]] = {}
+        for o in members:
+            try:
+                record = load_record(o.run_dir)
+            except RecordError:
+                continue
+            for suite in record.suites:
+                for m in suite.metrics:
+                    if m.value is not None and m.higher_is_better is not None:
+                        values.setdefault(f"{suite.name}.{m.name}", []).append(m.value)
+        metrics = {
+            k: {"mean": statistics.fmean(v), "seed_sd": statistics.stdev(v), "n_runs": len(v)}
+            for k, v in sorted(values.items())
+            if len(v) == len(members)
+        }
+        out.append({
+            "config_sha256": digest,
+            "seeds": [o.job.config.seed for o in members],
+            "runs": [str(o.run_dir) for o in members],
+            "metrics": metrics,
+        })
+    return out
 
 
 def run_sweep(

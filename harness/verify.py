@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, ExitCode, HarnessError, RecordError
-from harness.gate_data import read_predictions
+from harness.gate_data import PredictionTable, read_predictions
 from harness.records import MANIFEST_FILE, PREDICTIONS_FILE, RunRecord, canonical_json, load_record
 from harness.store import atomic_write_text, sha256_file
 
@@ -207,41 +207,7 @@ def check_consistency(run_dir: Path) -> tuple[list[str], RunRecord | None]:
     elif record.suite("accuracy") is not None:
         problems.append(f"{pred_path}: missing, but the record has an accuracy suite")
     if table is not None and len(table.ids):
-        if table.probabilities.size:
-            argmax = table.probabilities.argmax(axis=1)
-            bad = [table.ids[i] for i in np.flatnonzero(argmax != table.predicted)]
-            if bad:
-                problems.append(
-                    f"{PREDICTIONS_FILE}: {len(bad)} row(s) whose 'predicted' is not the argmax of "
-                    f"'probabilities' (first: id {bad[0]!r})"
-                )
-            sums = table.probabilities.sum(axis=1)
-            off = np.flatnonzero(np.abs(sums - 1.0) > PROBABILITY_TOLERANCE)
-            if off.size:
-                problems.append(
-                    f"{PREDICTIONS_FILE}: {off.size} row(s) whose probabilities do not sum to 1"
-                )
-        accuracy_suite = record.suite("accuracy")
-        metric = accuracy_suite.metric("accuracy") if accuracy_suite is not None else None
-        if metric is not None and metric.value is not None:
-            recomputed = float(np.mean(table.predicted == table.labels))
-            if abs(recomputed - metric.value) > ACCURACY_TOLERANCE:
-                problems.append(
-                    f"record.json: accuracy.accuracy is {metric.value!r} "
-                    f"but predictions.jsonl gives {recomputed!r}"
-                )
-            if metric.n is not None and metric.n != len(table.ids):
-                problems.append(
-                    f"record.json: accuracy.accuracy has n={metric.n} "
-                    f"but predictions.jsonl has {len(table.ids)} rows"
-                )
-        split = record.dataset.split(record.dataset.eval_split)
-        max_examples = (record.config.get("dataset") or {}).get("max_examples")
-        if split is not None and max_examples is None and split.n != len(table.ids):
-            problems.append(
-                f"record.json: the {split.name!r} split has n={split.n} "
-                f"but predictions.jsonl has {len(table.ids)} rows"
-            )
+        problems += _prediction_problems(record, table)
     for suite in record.suites:
         if suite.examples_file is None:
             continue
@@ -258,6 +224,49 @@ def check_consistency(run_dir: Path) -> tuple[list[str], RunRecord | None]:
                 f"but the record says n_examples={suite.n_examples}"
             )
     return problems, record
+
+
+def _prediction_problems(record: RunRecord, full: PredictionTable) -> list[str]:
+    """predictions.jsonl against itself and the record. Rows without a prediction (an error
+    row: ``predicted`` null with its reason) count toward the split, not toward accuracy."""
+    problems: list[str] = []
+    table = full.scored()
+    if table.probabilities.size and len(table.ids):
+        argmax = table.probabilities.argmax(axis=1)
+        bad = [table.ids[i] for i in np.flatnonzero(argmax != table.predicted)]
+        if bad:
+            problems.append(
+                f"{PREDICTIONS_FILE}: {len(bad)} row(s) whose 'predicted' is not the argmax of "
+                f"'probabilities' (first: id {bad[0]!r})"
+            )
+        sums = table.probabilities.sum(axis=1)
+        off = np.flatnonzero(np.abs(sums - 1.0) > PROBABILITY_TOLERANCE)
+        if off.size:
+            problems.append(
+                f"{PREDICTIONS_FILE}: {off.size} row(s) whose probabilities do not sum to 1"
+            )
+    accuracy_suite = record.suite("accuracy")
+    metric = accuracy_suite.metric("accuracy") if accuracy_suite is not None else None
+    if metric is not None and metric.value is not None and len(table.ids):
+        recomputed = float(np.mean(table.predicted == table.labels))
+        if abs(recomputed - metric.value) > ACCURACY_TOLERANCE:
+            problems.append(
+                f"record.json: accuracy.accuracy is {metric.value!r} "
+                f"but predictions.jsonl gives {recomputed!r}"
+            )
+    if metric is not None and metric.n is not None and metric.n != len(table.ids):
+        problems.append(
+            f"record.json: accuracy.accuracy has n={metric.n} "
+            f"but predictions.jsonl has {len(table.ids)} answered rows"
+        )
+    split = record.dataset.split(record.dataset.eval_split)
+    max_examples = (record.config.get("dataset") or {}).get("max_examples")
+    if split is not None and max_examples is None and split.n != len(full.ids):
+        problems.append(
+            f"record.json: the {split.name!r} split has n={split.n} "
+            f"but predictions.jsonl has {len(full.ids)} rows"
+        )
+    return problems
 
 
 # ------------------------------------------------------------------ top level

@@ -196,8 +196,25 @@ def test_garbage_after_number_points_at_it(ref: MetricRef, junk: str) -> None:
     assert f"column {len(str(ref)) + 7}:" in info.value.message
 
 
+def test_within_rules_parse_and_refuse_sign_and_significant() -> None:
+    from harness.gate_rules import EquivalenceCheck
+
+    rule = parse_rule("accuracy.accuracy: within 1pt alpha=0.1")
+    assert rule.check == EquivalenceCheck(1.0, "pt") and rule.alpha == 0.1
+    assert rule.is_equivalence and not rule.significant and rule.check.allowed(0.8) == pytest.approx(0.01)
+    with pytest.raises(ConfigError, match="column 27: a 'within' margin has no sign"):
+        parse_rule("accuracy.accuracy: within -1pt")
+    with pytest.raises(ConfigError, match="'significant' does not apply to 'within' rules"):
+        parse_rule("accuracy.accuracy: within 1pt significant")
+    with pytest.raises(ConfigError, match="on_inconclusive: must be 'warn', 'fail' or 'pass'"):
+        parse_policy({"rules": ["accuracy.accuracy >= 0.5"], "on_inconclusive": "maybe"})
+    with pytest.raises(ConfigError, match="power: must be a number between 0 and 1"):
+        parse_policy({"rules": ["accuracy.accuracy >= 0.5"], "power": 1.5})
+
+
 def test_documented_example_policy_parses() -> None:
     path = Path(__file__).parent.parent / "docs" / "gate-policy.example.yaml"
     policy = load_policy(path)
-    assert policy.correction == "holm" and len(policy.rules) == 5
+    assert policy.correction == "holm" and len(policy.rules) == 6
     assert policy.rules[-1].alpha == 0.01 and policy.rules[-1].significant
+    assert policy.rules[2].is_equivalence and policy.on_inconclusive == "warn"

@@ -298,5 +298,9 @@ def test_gate_reads_real_run_folders(real_run: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app(), [*args, "--policy", str(pol), "--json", str(out)])
     assert result.exit_code == ExitCode.OK, result.output
     tests = [r["test"] for r in json.loads(out.read_text())["rules"]]
-    assert [t["method"] for t in tests] == ["exact McNemar", "paired bootstrap", "paired bootstrap"]
+    assert [t["method"] for t in tests] == [
+        "exact McNemar",
+        "paired randomization (exact)",
+        "paired randomization (exact)",
+    ]
     assert all(t["n"] == load_record(real_run).dataset.split("test").n for t in tests)  # type: ignore[union-attr]

@@ -35,7 +35,11 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> Inte
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(max(0.0, centre - half), min(1.0, centre + half), "wilson")
+    # At 0 and n the exact endpoint is the point itself; floating point lands one ulp inside
+    # (1 - 1e-16), which would put the estimate outside its own interval.
+    low = 0.0 if successes <= 0 else min(p, max(0.0, centre - half))
+    high = 1.0 if successes >= n else max(p, min(1.0, centre + half))
+    return Interval(low, high, "wilson")
 
 
 def bootstrap_ci(
