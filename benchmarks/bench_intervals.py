@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import metrics_classification as mc
+from harness.metrics import classification as mc
 from harness.stats import bootstrap_ci
 from tests import interval_simulation as ic
 

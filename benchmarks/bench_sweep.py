@@ -45,7 +45,7 @@ MATRIX = {
 @pytest.fixture(scope="module")
 def files() -> dict[str, Any]:
     from harness import artifacts
-    from harness.sweep import load_sweep
+    from harness.sweep.spec import load_sweep
 
     artifacts.fetch("minilm-l6")  # warm the artifact cache outside the timings
     artifacts.fetch("rotten-tomatoes")

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.artifacts import cache_root
     from harness.config import apply_override, parse_run_config, read_yaml
     from harness.data import load_bundle
-    from harness.models.finetune import run_finetune
+    from harness.models.finetune.job import run_finetune
     from harness.models.hf import HFClassifier
     from harness.stats import wilson_interval
 

@@ -2,7 +2,7 @@
 
 Each function draws ``reps`` data sets at sample size ``n`` from a process where the null
 hypothesis holds (or, for equivalence, where the truth sits exactly on the margin), runs the
-gate's own code path (``harness.gate_evidence`` / ``gate_replicates``) and returns the share of
+gate's own code path (``harness.gate.evidence`` / ``gate_replicates``) and returns the share of
 rejections (or of intervals covering the truth). ``tests/test_gate_simulation.py`` runs them
 fast; ``benchmarks/bench_gate_statistics.py`` runs them long and prints the table, beside the
 procedures they replaced (the named peers).
@@ -16,16 +16,16 @@ from dataclasses import replace
 import numpy as np
 
 from harness import stats
-from harness.gate_data import PredictionTable
-from harness.gate_evidence import (
+from harness.gate.evidence import (
     EvidenceSettings,
     binary_result,
     continuous_result,
     randomization_result,
     two_sample_result,
 )
-from harness.gate_replicates import SideSummary, example_variance, replicate_t
-from harness.gate_scorers import prediction_metric
+from harness.gate.inputs import PredictionTable
+from harness.gate.replicates import SideSummary, example_variance, replicate_t
+from harness.gate.scorers import prediction_metric
 from harness.stats import paired
 
 ALPHA = 0.05

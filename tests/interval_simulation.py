@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness import metrics_classification as mc
+from harness.metrics import classification as mc
 from harness.stats import bootstrap_ci, wilson_interval
 
 FloatArray = mc.FloatArray

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from harness import metrics_classification as mc
 from harness.data import Dataset
+from harness.metrics import classification as mc
 from harness.records import Metric
 from harness.stats import bootstrap_ci
 from harness.store import ExampleLog

@@ -148,7 +148,7 @@ def test_a_model_that_raises_through_the_runner_predictions(
 ) -> None:
     """The same case end to end: the runner's prediction step turns the raising example into
     an error row; the suite names it with the runner's reason and analyses the rest."""
-    from harness.runner import compute_predictions
+    from harness.run.runner import compute_predictions
 
     model = RaisesOn(split_model, data.texts[3])
     preds = compute_predictions(model, data, tmp_path, lambda done, total: None)

@@ -17,7 +17,7 @@ def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
-        "import sys\nfrom typer.testing import CliRunner\nfrom harness.cli import app\n"
+        "import sys\nfrom typer.testing import CliRunner\nfrom harness.cli.app import app\n"
         "r = CliRunner().invoke(app, ['--help'])\nassert r.exit_code == 0, r.output\n"
         "heavy = [m for m in ('torch', 'transformers', 'textattack', 'captum', 'fairlearn') if m in sys.modules]\n"
         "print(heavy)\nassert not heavy, heavy\n"

@@ -17,15 +17,15 @@ import pytest
 from harness.config import parse_run_config
 from harness.data import Dataset, DatasetBundle, load_bundle
 from harness.errors import ConfigError, DataError, ExitCode, ModelError
-from harness.models import finetune_prep as prep
-from harness.models.finetune import (
+from harness.models.finetune import prep
+from harness.models.finetune.card import TRAIN_LOG, read_log
+from harness.models.finetune.job import (
     CARD,
     FinetuneInterrupted,
     FinetuneResult,
     checkpoint_digest,
     run_finetune,
 )
-from harness.models.finetune_card import TRAIN_LOG, read_log
 from harness.models.hf import PICKLE_SUFFIXES, HFClassifier
 
 LOG = logging.getLogger("test-finetune")
@@ -460,7 +460,7 @@ def test_cli_finetune(
     import yaml
     from typer.testing import CliRunner
 
-    from harness.cli import app
+    from harness.cli.app import app
 
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     run_file = tmp_path / "run.yaml"

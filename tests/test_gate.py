@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness import metrics_classification as mc
 from harness import stats
-from harness.cli_gate import register
+from harness.cli.gate import register
 from harness.errors import ExitCode
-from harness.gate import GateError, run_gate
-from harness.gate_output import junit_xml, markdown
-from harness.gate_rules import parse_policy
+from harness.gate.evaluate import GateError, run_gate
+from harness.gate.outputs import junit_xml, markdown
+from harness.gate.rules import parse_policy
+from harness.metrics import classification as mc
 from harness.records import (
     PREDICTIONS_FILE,
     DatasetInfo,

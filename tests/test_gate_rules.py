@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.gate_rules import (
+from harness.gate.rules import (
     BoundCheck,
     MetricRef,
     RegressionCheck,
@@ -197,7 +197,7 @@ def test_garbage_after_number_points_at_it(ref: MetricRef, junk: str) -> None:
 
 
 def test_within_rules_parse_and_refuse_sign_and_significant() -> None:
-    from harness.gate_rules import EquivalenceCheck
+    from harness.gate.rules import EquivalenceCheck
 
     rule = parse_rule("accuracy.accuracy: within 1pt alpha=0.1")
     assert rule.check == EquivalenceCheck(1.0, "pt") and rule.alpha == 0.1

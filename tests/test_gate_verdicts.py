@@ -20,25 +20,25 @@ from scipy import stats as sps
 from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
+from harness.audit.verify import verify_run
 from harness.data import Dataset
 from harness.errors import ExitCode, RecordError
-from harness.gate import run_gate
-from harness.gate_data import PredictionTable, load_run, read_predictions
-from harness.gate_evidence import (
+from harness.gate.evaluate import run_gate
+from harness.gate.evidence import (
     EvidenceSettings,
     binary_result,
     continuous_result,
     randomization_result,
 )
-from harness.gate_output import junit_xml, markdown
-from harness.gate_plan import plan
-from harness.gate_scorers import prediction_metric
+from harness.gate.inputs import PredictionTable, load_run, read_predictions
+from harness.gate.outputs import junit_xml, markdown
+from harness.gate.plan import plan
+from harness.gate.scorers import prediction_metric
 from harness.records import PREDICTIONS_FILE, Metric, SuiteRecord, dump_record, load_record
 from harness.stats import paired
 from harness.store import ExampleLog, atomic_write_text, example_line, write_manifest
 from harness.suites.accuracy import AccuracyParams, AccuracySuite
 from harness.suites.base import Predictions, SuiteContext
-from harness.verify import verify_run
 from tests.test_gate import LABELS, app, make_run, policy
 
 SETTINGS = EvidenceSettings(alpha=0.05, alpha_power=0.05, power=0.8, n_perm=2000, n_boot=500, seed=0)
@@ -184,7 +184,7 @@ def test_randomization_on_macro_f1_equals_brute_force_through_sklearn() -> None:
 
 
 def test_two_sample_permutation_matches_scipy_exact() -> None:
-    from harness.gate_evidence import two_sample_result
+    from harness.gate.evidence import two_sample_result
 
     rng = np.random.default_rng(0)
     a, b = rng.gamma(2, 1, 7), rng.gamma(2, 1, 7) + 1.0
@@ -369,8 +369,8 @@ def test_attack_success_change_is_measured_on_the_tested_examples(tmp_path: Path
 
 def test_sweep_summary_reports_each_replicate_sets_seed_sd(tmp_path: Path) -> None:
     from harness.config import parse_run_config
-    from harness.sweep import Job
-    from harness.sweep_exec import JobOutcome, replicate_sets
+    from harness.sweep.execute import JobOutcome, replicate_sets
+    from harness.sweep.spec import Job
 
     outcomes = []
     for seed, right in enumerate((80, 84, 90)):

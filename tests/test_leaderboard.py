@@ -387,7 +387,7 @@ def test_empty_entries_folder_builds_an_empty_site(tmp_path: Path) -> None:
 def _app() -> object:
     import typer
 
-    from harness.cli_leaderboard import register
+    from harness.cli.leaderboard import register
 
     app = typer.Typer()
     app.command()(lambda: None)  # a second command keeps 'leaderboard' a sub-command

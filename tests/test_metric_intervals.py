@@ -21,7 +21,7 @@ from scipy import stats as sps
 from sklearn import metrics as skm
 from statsmodels.stats.proportion import proportion_confint
 
-from harness import metrics_classification as mc
+from harness.metrics import classification as mc
 from harness.stats import wilson_interval
 from tests import interval_simulation as ic
 from tests.test_accuracy import probs_for, run_suite

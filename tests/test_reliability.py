@@ -18,7 +18,7 @@ from harness.data import Dataset
 from harness.errors import ExitCode
 from harness.models.hf import HFClassifier
 from harness.records import PREDICTIONS_FILE, load_record
-from harness.runner import compute_predictions
+from harness.run.runner import compute_predictions
 from harness.store import read_jsonl
 
 MARKER_NAME = "PWNED"
@@ -206,7 +206,7 @@ def test_finetune_cache_keys_carry_model_identity(tmp_path: Path, tiny_csv: Path
 
     from harness.config import parse_run_config
     from harness.data import load_bundle
-    from harness.models.finetune import run_finetune
+    from harness.models.finetune.job import run_finetune
     from tests.conftest import build_tiny_bert
 
     cache = tmp_path / "cache"

@@ -636,7 +636,7 @@ def test_cli_report_command(run_dir: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from harness.cli_report import register
+    from harness.cli.report import register
 
     app = typer.Typer()
     register(app)
@@ -655,7 +655,7 @@ def test_cli_report_command(run_dir: Path, tmp_path: Path) -> None:
 
 def test_end_to_end_with_the_runner(tiny_run_file: Path, tmp_path: Path) -> None:
     """A real run of the tiny model renders, with the accuracy suite's own details drawn."""
-    from harness.runner import execute
+    from harness.run.runner import execute
 
     result = execute(tiny_run_file, out_dir=tmp_path / "real")
     doc = build_report(result.run_dir)
@@ -670,7 +670,7 @@ def test_end_to_end_with_the_runner(tiny_run_file: Path, tmp_path: Path) -> None
 
 
 def test_default_output_keeps_the_run_folder_verifiable(run_dir: Path) -> None:
-    from harness.verify import check_manifest
+    from harness.audit.verify import check_manifest
 
     out = write_report(run_dir)
     assert out.parent == run_dir.parent and out.is_file()

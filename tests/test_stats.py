@@ -11,8 +11,8 @@ from scipy.stats import bootstrap
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from harness import metrics_classification as mc
 from harness import stats
+from harness.metrics import classification as mc
 
 
 @settings(max_examples=200)

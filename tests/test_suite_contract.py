@@ -18,7 +18,7 @@ from harness import registry
 from harness.config import parse_run_config
 from harness.errors import ConfigError
 from harness.records import RECORD_FILE, dump_record, load_record
-from harness.runner import execute
+from harness.run.runner import execute
 
 SUITES = registry.suites.names()
 

@@ -15,10 +15,10 @@ import yaml
 
 from harness.errors import ConfigError, ExitCode
 from harness.records import PREDICTIONS_FILE, load_record
-from harness.shard import shard_log, suite_key
 from harness.store import read_jsonl
-from harness.sweep import MSG_DUPLICATE, load_sweep
-from harness.sweep_exec import SWEEP_FILE, TEST_KILL_ENV, run_sweep
+from harness.sweep.execute import SWEEP_FILE, TEST_KILL_ENV, run_sweep
+from harness.sweep.shard import shard_log, suite_key
+from harness.sweep.spec import MSG_DUPLICATE, load_sweep
 from tests.conftest import build_tiny_bert
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from harness.errors import ExitCode
-from harness.shard import shard_log
 from harness.store import read_jsonl
-from harness.sweep import load_sweep
-from harness.sweep_exec import TEST_KILL_ENV, run_sweep
+from harness.sweep.execute import TEST_KILL_ENV, run_sweep
+from harness.sweep.shard import shard_log
+from harness.sweep.spec import load_sweep
 from tests.test_sweep import (
     assert_close,
     comparable,

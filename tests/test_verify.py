@@ -13,11 +13,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.cli_gate import register
+from harness.audit.verify import check_manifest, verify_run
+from harness.cli.gate import register
 from harness.errors import ExitCode
 from harness.records import PREDICTIONS_FILE, dump_record, load_record
 from harness.store import atomic_write_text, example_line, read_jsonl, write_manifest
-from harness.verify import check_manifest, verify_run
 from tests.test_gate import make_run
 
 RUN_FILES = [
@@ -196,7 +196,7 @@ def real_run(
     split_fractions lists train before test on purpose: records store the config with sorted
     keys, and replay must still rebuild the same split.
     """
-    from harness.runner import execute
+    from harness.run.runner import execute
 
     folder = tmp_path_factory.mktemp("real-run")
     run_file = folder / "run.yaml"

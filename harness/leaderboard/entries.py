@@ -233,7 +233,7 @@ def verify_folder(folder: Path, *, full: bool) -> None:
     """Refuse a folder that does not verify: ``full`` runs ``harness verify`` on a run folder
     (manifest, record, predictions); entries are checked against their own manifest only,
     since they hold a subset of the run's files."""
-    from harness.verify import check_manifest, verify_run
+    from harness.audit.verify import check_manifest, verify_run
 
     if not (folder / MANIFEST_FILE).is_file():
         raise RecordError(MSG_NO_MANIFEST.format(where=folder, manifest=MANIFEST_FILE))

@@ -9,7 +9,7 @@ with nothing scored (every prediction failed) every score is null.
 Intervals (95%), chosen by a coverage simulation (``tests.interval_simulation``):
 accuracy and per-group accuracy use Wilson's score interval (the percentile bootstrap covers
 0.78 at accuracy 0.95 and n = 30); macro-F1 uses the Bayesian posterior interval of
-``metrics_classification.f1_macro_interval`` (the bootstrap gives [1, 1] on a perfect sample);
+``harness.metrics.classification.f1_macro_interval`` (the bootstrap gives [1, 1] on a perfect sample);
 ECE, Brier and NLL keep a seeded percentile bootstrap over examples.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from harness import metrics_classification as mc
 from harness import registry
 from harness.data import Dataset
+from harness.metrics import classification as mc
 from harness.models.base import ModelAdapter
 from harness.records import Metric
 from harness.stats import Statistic, bootstrap_ci, wilson_interval

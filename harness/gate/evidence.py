@@ -18,7 +18,7 @@ tests; each holds its size at every n):
 
 Every result carries the minimum detectable effect (MDE) at the power the policy asks for and
 the smallest number of informative examples at which the test can reach its level at all;
-the gate turns those into ``inconclusive`` verdicts (``harness.gate``).
+the gate turns those into ``inconclusive`` verdicts (``harness.gate.evaluate``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import numpy.typing as npt
 
 from harness import stats
 from harness.errors import RecordError
-from harness.gate_data import PredictionTable, RunData, declared_values, per_example_spec
-from harness.gate_rules import Policy, Rule
-from harness.gate_scorers import (
+from harness.gate.inputs import PredictionTable, RunData, declared_values, per_example_spec
+from harness.gate.rules import Policy, Rule
+from harness.gate.scorers import (
     PredictionMetric,
     per_example_losses,
     prediction_metric,

@@ -41,7 +41,7 @@ MSG_SHARD_CONFLICT = "shards disagree on example {row_id!r} of suite {key!r}"
 def suite_key(names: list[str], i: int) -> str:
     """The examples-file name the runner gives suite ``i`` (name, or name-i when repeated).
 
-    Mirrors harness.runner's private rule; tests/test_sweep.py checks the merged file lands
+    Mirrors harness.run.runner's private rule; tests/test_sweep.py checks the merged file lands
     where the runner reads it.
     """
     return names[i] if names.count(names[i]) == 1 else f"{names[i]}-{i}"
@@ -78,7 +78,7 @@ def run_shard(
     from harness.artifacts import cache_root
     from harness.config import load_run_config
     from harness.data import load_bundle
-    from harness.runner import load_model, seed_everything
+    from harness.run.runner import load_model, seed_everything
     from harness.suites.base import Predictions, SuiteContext
 
     if is_done(log_path):
@@ -88,7 +88,7 @@ def run_shard(
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)  # the same seeding sequence as the runner
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(f"harness.shard.{log_path.name}")
+    logger = logging.getLogger(f"harness.sweep.shard.{log_path.name}")
     logger.propagate = False
     handler = logging.FileHandler(log_path.with_suffix(".log"), encoding="utf-8")
     logger.addHandler(handler)

@@ -1,6 +1,6 @@
 """Running a sweep's jobs: a local process pool or Ray tasks, with retries and a summary.
 
-Each job runs ``harness.runner.execute`` in its own process (a fresh one per attempt: a
+Each job runs ``harness.run.runner.execute`` in its own process (a fresh one per attempt: a
 single-worker spawn pool locally, a ``max_calls=1`` task on Ray), into ``SWEEP/<job id>``.
 Torch threads are pinned per job (``--set threads=N``) so parallel jobs do not oversubscribe
 the cores. A job whose record is already complete is not started again; an unfinished one
@@ -29,9 +29,9 @@ import yaml
 
 from harness.errors import ConfigError, ExitCode, HarnessError
 from harness.records import RECORD_FILE, load_record
-from harness.shard import SHARDABLE, is_done, shard_log, suite_key
 from harness.store import atomic_write_json, atomic_write_text, sha256_json
-from harness.sweep import Job, Sweep, available_cores
+from harness.sweep.shard import SHARDABLE, is_done, shard_log, suite_key
+from harness.sweep.spec import Job, Sweep, available_cores
 
 SWEEP_FILE = "sweep.json"
 BASE_FILE = "base.yaml"
@@ -68,8 +68,8 @@ def run_task(payload: dict[str, Any]) -> Result:
 
 
 def _run_job(payload: dict[str, Any]) -> Result:
-    from harness.runner import execute
-    from harness.shard import merge_shards
+    from harness.run.runner import execute
+    from harness.sweep.shard import merge_shards
 
     run_dir = Path(payload["run_dir"])
     for merge in payload.get("merge", []):
@@ -102,7 +102,7 @@ def _die_after_predictions(label: str, total: int) -> Callable[[int, int], None]
 
 
 def _run_shard(payload: dict[str, Any]) -> Result:
-    from harness.shard import run_shard
+    from harness.sweep.shard import run_shard
 
     n = run_shard(
         Path(payload["config_path"]),

@@ -190,7 +190,7 @@ def load_sweep(path: Path, *, out_dir: Path | None = None) -> Sweep:
         ) from None
     base_raw = _base(spec, path)
     problems: list[str] = []
-    from harness.shard import SHARDABLE
+    from harness.sweep.shard import SHARDABLE
 
     for name, k in spec.shards.items():
         if name not in SHARDABLE:

@@ -61,7 +61,7 @@ def compare_runs(original: Path, replayed: Path) -> list[Difference]:
 
 def rerun(run_dir: Path, out_dir: Path) -> tuple[Path, list[Difference]]:
     from harness.errors import RecordError
-    from harness.runner import CONFIG_FILE, execute
+    from harness.run.runner import CONFIG_FILE, execute
 
     config = run_dir / CONFIG_FILE
     if not config.is_file():

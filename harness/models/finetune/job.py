@@ -1,6 +1,6 @@
 """The fine-tuning stage: base model + train/dev splits + recipe -> a cached checkpoint.
 
-``run_finetune`` checks everything that can fail first (``finetune_prep``), then trains with
+``run_finetune`` checks everything that can fail first (``prep``), then trains with
 the transformers ``Trainer`` (AdamW, linear warmup/decay, length-grouped batches, dev
 evaluation, bf16 on CUDA) and writes a checkpoint folder that ``HFClassifier.load`` reads:
 safetensors weights, config, tokenizer, ``labels.json``, ``train_log.jsonl`` and
@@ -40,7 +40,7 @@ from typing import Any
 from harness.config import FinetuneConfig, RunConfig
 from harness.data import Dataset, DatasetBundle
 from harness.errors import ConfigError, ExitCode, HarnessError, ModelError
-from harness.models.finetune_card import (
+from harness.models.finetune.card import (
     TRAIN_LOG,
     build_card,
     data_card,
@@ -50,7 +50,7 @@ from harness.models.finetune_card import (
     make_callbacks,
     read_log,
 )
-from harness.models.finetune_prep import (
+from harness.models.finetune.prep import (
     BaseModel,
     apply_method,
     count_parameters,
@@ -61,7 +61,7 @@ from harness.models.finetune_prep import (
     select_splits,
     tokenize,
 )
-from harness.models.finetune_trainer import (
+from harness.models.finetune.trainer import (
     World,
     current_world,
     folder_lock,

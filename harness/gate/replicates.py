@@ -26,8 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.gate_data import PredictionTable, RunData
-from harness.gate_evidence import (
+from harness.gate.evidence import (
     EvidenceSettings,
     ExampleValues,
     Extracted,
@@ -37,7 +36,8 @@ from harness.gate_evidence import (
     aligned,
     extract,
 )
-from harness.gate_rules import Rule
+from harness.gate.inputs import PredictionTable, RunData
+from harness.gate.rules import Rule
 from harness.stats import Interval
 
 FloatArray = np.ndarray

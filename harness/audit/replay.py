@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.gate_data import read_predictions
+from harness.gate.inputs import read_predictions
 from harness.records import PREDICTIONS_FILE, RunRecord
 
 PROBABILITY_TOLERANCE = 1e-4

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.gate_evidence import EvidenceSettings, TestResult
-from harness.gate_rules import EquivalenceCheck
-from harness.gate_verdict import RuleVerdict, Status
+from harness.gate.evidence import EvidenceSettings, TestResult
+from harness.gate.rules import EquivalenceCheck
+from harness.gate.verdict import RuleVerdict, Status
 
 EPS = 1e-12
 # Kinds whose interval can collapse to a point on few informative examples (a bootstrap of

@@ -38,8 +38,8 @@ def register(app: typer.Typer) -> None:
         from harness.config import load_run_config
         from harness.data import load_bundle
         from harness.errors import ConfigError, HarnessError
-        from harness.models.finetune import run_finetune
-        from harness.models.finetune_trainer import current_world
+        from harness.models.finetune.job import run_finetune
+        from harness.models.finetune.trainer import current_world
 
         err, out = Console(stderr=True), Console()
         logger = logging.getLogger("harness.finetune")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError, ExitCode, HarnessError, RecordError
-from harness.gate_data import PredictionTable, read_predictions
+from harness.gate.inputs import PredictionTable, read_predictions
 from harness.records import MANIFEST_FILE, PREDICTIONS_FILE, RunRecord, canonical_json, load_record
 from harness.store import atomic_write_text, sha256_file
 
@@ -290,7 +290,7 @@ def verify_run(
         if record is None:
             report.problems.append("replay skipped: the record could not be read")
         else:
-            from harness.verify_replay import replay
+            from harness.audit.replay import replay
 
             report.problems += replay(run_dir, record, replay_n)
             report.checked.append(f"replay of {replay_n} example(s)")

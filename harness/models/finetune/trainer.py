@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 from harness.config import FinetuneConfig
 from harness.errors import ConfigError, ExitCode, HarnessError
-from harness.models.finetune_card import BEST_DIR
+from harness.models.finetune.card import BEST_DIR
 from harness.store import atomic_write_json
 
 T = TypeVar("T")

@@ -108,7 +108,7 @@ def load_model(config: RunConfig, bundle: DatasetBundle, *, base_dir: Path, cach
         "precision": m.precision,
     }
     if config.finetune is not None:
-        from harness.models.finetune import run_finetune
+        from harness.models.finetune.job import run_finetune
 
         result = run_finetune(
             config, bundle, cache_root=cache_root, retrain=retrain, threads=config.threads,

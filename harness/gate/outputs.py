@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from harness.gate_verdict import GateVerdict, RuleVerdict
+from harness.gate.verdict import GateVerdict, RuleVerdict
 from harness.records import canonical_json
 from harness.store import atomic_write_bytes, atomic_write_text
 

@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.gate_data import RunData
-from harness.gate_evidence import (
+from harness.gate.evidence import (
     BINARY_PREDICTION_METRICS,
     EvidenceSettings,
     ExampleValues,
@@ -40,7 +39,8 @@ from harness.gate_evidence import (
     randomization_result,
     settings_for,
 )
-from harness.gate_rules import BoundCheck, Policy, Rule
+from harness.gate.inputs import RunData
+from harness.gate.rules import BoundCheck, Policy, Rule
 from harness.stats import paired
 
 DEFAULT_DISCORDANCE = 0.10

@@ -51,8 +51,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from harness.errors import ConfigError, ExitCode, HarnessError
-        from harness.sweep import load_sweep
-        from harness.sweep_exec import SWEEP_FILE, run_sweep
+        from harness.sweep.execute import SWEEP_FILE, run_sweep
+        from harness.sweep.spec import load_sweep
 
         err, out = Console(stderr=True), Console()
         try:

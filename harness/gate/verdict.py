@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.errors import ExitCode
-from harness.gate_evidence import TestResult
-from harness.gate_rules import BoundCheck, OnInconclusive, Rule
+from harness.gate.evidence import TestResult
+from harness.gate.rules import BoundCheck, OnInconclusive, Rule
 
 Status = Literal["pass", "fail", "inconclusive", "error"]
 

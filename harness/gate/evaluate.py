@@ -5,7 +5,7 @@ tolerance; with ``significant`` it fails only when, in addition, the change is s
 significant at the rule's alpha after Holm's correction across all such rules. Every
 comparative rule states its power; one that cannot tell is ``inconclusive``
 (``gate_decide``). The tests (paired on per-example outcomes whenever the runs carry them) live
-in ``gate_evidence``; sets of replicate runs (several seeds per side) in ``gate_replicates``.
+in ``evidence``; sets of replicate runs (several seeds per side) in ``replicates``.
 
 Records whose evaluation split, label set, examples or suite versions / parameters differ are
 refused (exit 2) unless ``allow_mismatch``; then the verdict lists each difference.
@@ -19,12 +19,12 @@ from pathlib import Path
 
 from harness import stats
 from harness.errors import ExitCode, HarnessError
-from harness.gate_data import RunData, load_run
-from harness.gate_decide import decide
-from harness.gate_evidence import EvidenceSettings, TestResult, settings_for, significance_test
-from harness.gate_replicates import SideSummary, replicate_result, side_values
-from harness.gate_rules import BoundCheck, Policy, Rule
-from harness.gate_verdict import GateVerdict, RuleVerdict
+from harness.gate.decide import decide
+from harness.gate.evidence import EvidenceSettings, TestResult, settings_for, significance_test
+from harness.gate.inputs import RunData, load_run
+from harness.gate.replicates import SideSummary, replicate_result, side_values
+from harness.gate.rules import BoundCheck, Policy, Rule
+from harness.gate.verdict import GateVerdict, RuleVerdict
 from harness.records import Metric
 
 EPS = 1e-12

@@ -32,7 +32,7 @@ out = Console()
 
 DEFAULT_RUN_FILE = Path("suites/default.yaml")
 # Command groups defined next to the code they drive; each exposes register(app).
-COMMAND_MODULES = ("harness.cli_finetune", "harness.cli_gate", "harness.cli_report", "harness.cli_leaderboard", "harness.cli_sweep")
+COMMAND_MODULES = ("harness.cli.finetune", "harness.cli.gate", "harness.cli.report", "harness.cli.leaderboard", "harness.cli.sweep")
 
 
 def fail(exc: HarnessError) -> typer.Exit:
@@ -71,8 +71,8 @@ def run(
     retrain: Annotated[bool, typer.Option("--retrain", help="Fine-tune again even if a cached checkpoint exists.")] = False,
 ) -> None:
     """Run a run file: fine-tune or load the model, run every suite, write the record."""
-    from harness.cli_progress import ProgressUI
-    from harness.runner import execute
+    from harness.cli.progress import ProgressUI
+    from harness.run.runner import execute
 
     path = resolve_run_file(file)
     try:
@@ -184,7 +184,7 @@ def rerun(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where to replay (default RUN_DIR.rerun).")] = None,
 ) -> None:
     """Replay a run's recorded config and report any difference (exit 1 if any)."""
-    from harness.rerun import rerun as replay
+    from harness.run.rerun import rerun as replay
 
     try:
         replay_dir, diffs = replay(run_dir, out_dir or run_dir.with_name(run_dir.name + ".rerun"))
@@ -230,7 +230,7 @@ def main() -> None:
     # 3.7x slower than passive waiting (measured while fine-tuning). Users can still override it.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if sys.argv[1:2] == ["gate"]:
-        from harness.cli_gate import expand_multi_values
+        from harness.cli.gate import expand_multi_values
 
         sys.argv[1:] = expand_multi_values(sys.argv[1:])
     try:

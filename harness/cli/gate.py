@@ -95,7 +95,7 @@ def gate(
     from harness.errors import HarnessError
 
     try:
-        from harness.gate_rules import load_policy
+        from harness.gate.rules import load_policy
 
         rules = load_policy(policy)
         if plan:
@@ -103,8 +103,8 @@ def gate(
             raise typer.Exit(0)
         if not baseline or not candidate:
             _fail("--baseline and --candidate are required (or --plan)", 2)
-        from harness.gate import run_gate
-        from harness.gate_output import print_table, write_outputs
+        from harness.gate.evaluate import run_gate
+        from harness.gate.outputs import print_table, write_outputs
 
         verdict = run_gate(baseline, candidate, rules, allow_mismatch=allow_mismatch)
         print_table(verdict)
@@ -115,9 +115,9 @@ def gate(
 
 
 def _plan(rules: Any, baseline: list[Path], discordance: float | None, json_out: Path | None) -> None:
-    from harness.gate_data import load_run
-    from harness.gate_output import print_plan
-    from harness.gate_plan import plan
+    from harness.gate.inputs import load_run
+    from harness.gate.outputs import print_plan
+    from harness.gate.plan import plan
 
     rows = plan(rules, [load_run(p) for p in baseline], discordance=discordance)
     print_plan(rows)
@@ -145,7 +145,7 @@ def verify(
     from harness.errors import HarnessError
 
     try:
-        from harness.verify import verify_run
+        from harness.audit.verify import verify_run
 
         report = verify_run(run_dir, public_key=key, replay_n=replay)
     except HarnessError as exc:
@@ -172,7 +172,7 @@ def sign(
     from harness.errors import HarnessError
 
     try:
-        from harness.verify import sign_run
+        from harness.audit.verify import sign_run
 
         out = sign_run(run_dir, key)
     except HarnessError as exc:

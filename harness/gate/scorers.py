@@ -5,7 +5,7 @@ rearranged prediction tables; these functions take a (draws, n) array of predict
 for ECE, probabilities) and return one value per draw. Definitions follow scikit-learn with
 ``zero_division=np.nan``: a per-class precision, recall or F1 that is undefined is NaN, and
 macro averages leave NaN classes out. Each use is checked against the value the record holds
-before it counts as evidence (``gate_evidence``), so a drift from the suite's definition falls
+before it counts as evidence (``harness.gate.evidence``), so a drift from the suite's definition falls
 back to interval overlap instead of testing the wrong statistic.
 """
 
@@ -53,7 +53,7 @@ def _nanmean(values: FloatArray) -> FloatArray:
 
 
 def ece_batch(labels: IntArray, probs: FloatArray, n_bins: int) -> FloatArray:
-    """ECE per draw; bins as harness.metrics_classification.calibration_bins."""
+    """ECE per draw; bins as harness.metrics.classification.calibration_bins."""
     draws, n, _ = probs.shape
     confidence = probs.max(axis=2)
     correct = (probs.argmax(axis=2) == np.broadcast_to(labels, (draws, n))).astype(np.float64)

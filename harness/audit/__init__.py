@@ -1,0 +1,1 @@
+"""Audit: verify a run folder against its manifest, sign it, replay recorded predictions."""

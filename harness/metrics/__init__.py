@@ -1,0 +1,1 @@
+"""Metrics computed from labels and predictions (scikit-learn semantics, numpy only)."""
