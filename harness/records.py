@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,8 +22,9 @@ from harness.errors import RecordError
 if TYPE_CHECKING:
     from harness.stats import Interval
 
-SCHEMA_VERSION = "1.1"  # 1.1 adds model.forward and model.forward_probe_max_abs_diff
-SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", SCHEMA_VERSION})
+# 1.1 adds model.forward and model.forward_probe_max_abs_diff; 1.2 adds suites[].capabilities
+SCHEMA_VERSION = "1.2"
+SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", "1.1", SCHEMA_VERSION})
 
 RECORD_FILE = "record.json"
 MANIFEST_FILE = "manifest.json"
@@ -97,6 +99,83 @@ class Resource(_Frozen):
     note: str | None = Field(default=None, description="How it departs from the original, if at all.")
 
 
+class ChartSpec(_Frozen):
+    """One chart the audit report draws for a suite, as plain data."""
+
+    kind: str = Field(
+        description="'metric_bars' (the named metrics with their intervals), 'outcome_counts' "
+        "(per-example outcome counts per group), or the name of a chart the report knows for a "
+        "built-in suite ('accuracy', 'robustness', 'invariance', 'bias', 'latency', 'explain')."
+    )
+    title: str | None = Field(default=None, description="Heading of the chart.")
+    metrics: list[str] = Field(default_factory=list, description="Metric names (metric_bars).")
+    group: str | None = Field(default=None, description="Per-example column to group by.")
+    outcome: str | None = Field(default=None, description="Per-example column to count.")
+
+
+class SuiteCapabilities(_Frozen):
+    """What a suite declares about itself (its tags), copied into the record so that sweeps,
+    the gate, the report and the leaderboard read them instead of keeping lists of suites."""
+
+    shardable: bool = Field(
+        default=False,
+        description="Its per-example rows come from a seeded sample and merge across shards.",
+    )
+    shard_param: str | None = Field(
+        default=None, description="The parameter holding how many examples the suite samples."
+    )
+    measures_machine: bool = Field(
+        default=False,
+        description="Its figures measure the machine (timings), not the model: expected to "
+        "differ between otherwise identical runs.",
+    )
+    timing_dependent: bool = Field(
+        default=False,
+        description="Some outcomes depend on the machine's speed (time budgets), so two runs "
+        "may differ there.",
+    )
+    headline: str | None = Field(
+        default=None,
+        description="The metric a reader looks for first (a metric name or its last component).",
+    )
+    prediction_metrics: bool = Field(
+        default=False,
+        description="Its metrics are classification metrics of predictions.jsonl, which the "
+        "gate and verify recompute from the shared predictions.",
+    )
+    outcome_kinds: list[Literal["binary", "continuous", "samples"]] = Field(
+        default_factory=list,
+        description="Kinds of per-example values it declares in details.per_example for the gate.",
+    )
+    charts: list[ChartSpec] = Field(default_factory=list, description="Charts for the report.")
+
+
+# Records written before schema 1.2 carry no capabilities: these are the built-in suites' tags
+# as they were then, used only to read such records (new records carry their own).
+LEGACY_CAPABILITIES: dict[str, SuiteCapabilities] = {
+    "accuracy": SuiteCapabilities(
+        headline="accuracy", prediction_metrics=True, charts=[ChartSpec(kind="accuracy")]
+    ),
+    "robustness": SuiteCapabilities(
+        shardable=True, shard_param="n_examples", timing_dependent=True,
+        headline="attack_success_rate", outcome_kinds=["binary"],
+        charts=[ChartSpec(kind="robustness")],
+    ),
+    "invariance": SuiteCapabilities(
+        shardable=True, shard_param="n_examples", headline="flip_rate",
+        outcome_kinds=["binary", "continuous"], charts=[ChartSpec(kind="invariance")],
+    ),
+    "bias": SuiteCapabilities(
+        headline="demographic_parity_difference", charts=[ChartSpec(kind="bias")]
+    ),
+    "latency": SuiteCapabilities(
+        measures_machine=True, timing_dependent=True, headline="p50_ms", outcome_kinds=["samples"],
+        charts=[ChartSpec(kind="latency")],
+    ),
+    "explain": SuiteCapabilities(headline="comprehensiveness", charts=[ChartSpec(kind="explain")]),
+}
+
+
 class SuiteRecord(_Frozen):
     """The outcome of one suite."""
 
@@ -113,9 +192,24 @@ class SuiteRecord(_Frozen):
     departures: list[str] = Field(default_factory=list, description="Where the method departs from its reference.")
     resources: list[Resource] = Field(default_factory=list, description="Resources used, with provenance.")
     details: dict[str, Any] = Field(default_factory=dict, description="Suite-specific structured results (tables, curves).")
+    capabilities: SuiteCapabilities | None = Field(
+        default=None,
+        description="The suite's declared capabilities (schema 1.2+); null in older records.",
+    )
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
+
+    @property
+    def base_name(self) -> str:
+        """The registered suite name (a repeated suite is recorded as NAME-INDEX)."""
+        return re.sub(r"-\d+$", "", self.name)
+
+    def caps(self) -> SuiteCapabilities:
+        """The recorded capabilities, or for a record older than 1.2 the built-in suite's."""
+        if self.capabilities is not None:
+            return self.capabilities
+        return LEGACY_CAPABILITIES.get(self.base_name, SuiteCapabilities())
 
 
 class FileDigest(_Frozen):

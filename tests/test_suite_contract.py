@@ -78,8 +78,8 @@ def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_cs
             assert m.ci_low <= m.ci_high
 
     b = execute(run, out_dir=tmp_path / "b")
-    assert not diff_paths(comparable(a.record, cls.timing_metrics), comparable(b.record, cls.timing_metrics))
-    if suite.examples_file and not cls.timing_metrics:
+    assert not diff_paths(comparable(a.record, cls.capabilities.timing_dependent), comparable(b.record, cls.capabilities.timing_dependent))
+    if suite.examples_file and not cls.capabilities.timing_dependent:
         assert (a.run_dir / suite.examples_file).read_bytes() == (b.run_dir / suite.examples_file).read_bytes()
 
     if suite.examples_file:
@@ -93,8 +93,8 @@ def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_cs
         (b.run_dir / RECORD_FILE).write_text(json.dumps(record))
         c = execute(run, out_dir=b.run_dir)
         assert c.record.status == "complete"
-        assert not diff_paths(comparable(a.record, cls.timing_metrics), comparable(c.record, cls.timing_metrics))
-        if not cls.timing_metrics:
+        assert not diff_paths(comparable(a.record, cls.capabilities.timing_dependent), comparable(c.record, cls.capabilities.timing_dependent))
+        if not cls.capabilities.timing_dependent:
             assert (a.run_dir / suite.examples_file).read_bytes() == path.read_bytes()
 
 

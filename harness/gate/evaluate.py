@@ -4,7 +4,7 @@ A regression rule fails when the candidate is worse than the baseline by more th
 tolerance; with ``significant`` it fails only when, in addition, the change is statistically
 significant at the rule's alpha after Holm's correction across all such rules. Every
 comparative rule states its power; one that cannot tell is ``inconclusive``
-(``gate_decide``). The tests (paired on per-example outcomes whenever the runs carry them) live
+(``decide``). The tests (paired on per-example outcomes whenever the runs carry them) live
 in ``evidence``; sets of replicate runs (several seeds per side) in ``replicates``.
 
 Records whose evaluation split, label set, examples or suite versions / parameters differ are

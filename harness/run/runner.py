@@ -381,14 +381,14 @@ def _run_suite(
     except HarnessError as exc:
         log.close()
         logger.error("suite %s failed: %s", key, exc.message)
-        return SuiteRecord(name=suite.name, version=suite.version, params=params, status="error", error=exc.message, wall_time_s=time.perf_counter() - started)
+        return SuiteRecord(name=suite.name, version=suite.version, params=params, status="error", error=exc.message, wall_time_s=time.perf_counter() - started, capabilities=type(suite).capabilities)
     except KeyboardInterrupt:
         log.close()
         raise
     except Exception as exc:  # a suite bug must not lose the other suites' results
         log.close()
         logger.exception("suite %s crashed", key)
-        return SuiteRecord(name=suite.name, version=suite.version, params=params, status="error", error=f"{type(exc).__name__}: {exc}", wall_time_s=time.perf_counter() - started)
+        return SuiteRecord(name=suite.name, version=suite.version, params=params, status="error", error=f"{type(exc).__name__}: {exc}", wall_time_s=time.perf_counter() - started, capabilities=type(suite).capabilities)
     n_rows = len(log.done)
     if outcome.example_order is not None:
         log.rewrite_in_order(list(outcome.example_order))
@@ -401,6 +401,7 @@ def _run_suite(
         metrics=outcome.metrics, wall_time_s=time.perf_counter() - started,
         examples_file=rel if n_rows else None, n_examples=n_rows, warnings=outcome.warnings,
         departures=outcome.departures, resources=outcome.resources, details=outcome.details,
+        capabilities=type(suite).capabilities,
     )
 
 

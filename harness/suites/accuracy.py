@@ -25,7 +25,7 @@ from harness import registry
 from harness.data import Dataset
 from harness.metrics import classification as mc
 from harness.models.base import ModelAdapter
-from harness.records import Metric
+from harness.records import ChartSpec, Metric, SuiteCapabilities
 from harness.stats import Statistic, bootstrap_ci, wilson_interval
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
 
@@ -65,6 +65,9 @@ class AccuracySuite(Suite):
     # and posterior macro-F1 CI (were percentile bootstrap).
     version = "1.1"
     Params = AccuracyParams
+    capabilities = SuiteCapabilities(
+        headline="accuracy", prediction_metrics=True, charts=[ChartSpec(kind="accuracy")]
+    )
     description = "Accuracy, macro/per-class P/R/F1, confusion matrix, ECE/Brier/NLL, CIs, group breakdown"
 
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.records import Metric, Resource
+from harness.records import Metric, Resource, SuiteCapabilities
 from harness.store import ExampleLog
 
 if TYPE_CHECKING:
@@ -91,8 +91,10 @@ class Suite(ABC):
     # Parameters that make the suite quick on a tiny model; the registry-wide conformance test
     # (tests/test_suite_contract.py) runs every suite with them.
     smoke_params: ClassVar[dict[str, Any]] = {}
-    # Metrics that measure the machine rather than the model (excluded from determinism checks).
-    timing_metrics: ClassVar[bool] = False
+    # What the suite declares about itself (scikit-learn-style tags), copied into every record
+    # so that the runner, sweeps, gate, report and leaderboard read them instead of keeping
+    # their own lists of suite names. See ``harness.records.SuiteCapabilities``.
+    capabilities: ClassVar[SuiteCapabilities] = SuiteCapabilities()
 
     def __init__(self, *, params: SuiteParams) -> None:
         self.params = params

@@ -32,7 +32,7 @@ from harness.bias.swaps import Scorer, run_swaps
 from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.models.base import ModelAdapter
-from harness.records import Metric, Resource
+from harness.records import ChartSpec, Metric, Resource, SuiteCapabilities
 from harness.suites.base import Predictions, Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 KEY = "suites[bias].params"
@@ -128,6 +128,9 @@ class BiasSuite(Suite):
     name = "bias"
     version = "1.0"
     Params = BiasParams
+    capabilities = SuiteCapabilities(
+        headline="demographic_parity_difference", charts=[ChartSpec(kind="bias")]
+    )
     # Offline and quick: no census download, two small filler categories, small resamples.
     smoke_params: ClassVar[dict[str, Any]] = {
         "census_names": False,

@@ -22,6 +22,7 @@ from harness import registry
 from harness.data import Dataset
 from harness.errors import SuiteError
 from harness.models.base import ModelAdapter
+from harness.records import ChartSpec, SuiteCapabilities
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 MSG_NOT_TORCH = (
@@ -118,6 +119,9 @@ class ExplainSuite(Suite):
     name = "explain"
     version = "1.0"
     Params = ExplainParams
+    capabilities = SuiteCapabilities(
+        headline="comprehensiveness", charts=[ChartSpec(kind="explain")]
+    )
     description = (
         "Captum attributions (IG, GradientShap, word ablation) with completeness, ERASER "
         "faithfulness, infidelity/sensitivity, agreement and randomisation checks"

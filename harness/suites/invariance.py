@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from harness import registry
-from harness.records import Metric
+from harness.records import ChartSpec, Metric, SuiteCapabilities
 from harness.robust.perturb import PERTURBATIONS, perturb
 from harness.stats import bootstrap_mean_ci
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
@@ -58,6 +58,13 @@ class InvarianceSuite(Suite):
     name: ClassVar[str] = "invariance"
     version: ClassVar[str] = "1.0"
     Params: ClassVar[type[SuiteParams]] = InvarianceParams
+    capabilities = SuiteCapabilities(
+        shardable=True,
+        shard_param="n_examples",
+        headline="flip_rate",
+        outcome_kinds=["binary", "continuous"],
+        charts=[ChartSpec(kind="invariance")],
+    )
     description: ClassVar[str] = (
         "Prediction stability under typos, case, contractions, punctuation, names"
     )

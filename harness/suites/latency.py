@@ -18,6 +18,7 @@ from harness import registry
 from harness.data import Dataset
 from harness.errors import SuiteError
 from harness.models.base import ModelAdapter
+from harness.records import ChartSpec, SuiteCapabilities
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 OFFLINE_POOL = 512  # evaluation texts the length buckets are filled from
@@ -80,11 +81,18 @@ class LatencySuite(Suite):
     name = "latency"
     version = "1.0"
     Params = LatencyParams
+    # Every figure measures the machine, not the model.
+    capabilities = SuiteCapabilities(
+        measures_machine=True,
+        timing_dependent=True,
+        headline="p50_ms",
+        outcome_kinds=["samples"],
+        charts=[ChartSpec(kind="latency")],
+    )
     smoke_params: ClassVar[dict[str, Any]] = {
         "batch_sizes": [1, 4], "seq_lengths": [8, 16], "n_texts": 8, "max_time_s": 0.03,
         "single_stream_max_time_s": 0.1, "tokenize_max_time_s": 0.02, "matmul_size": 128,
     }
-    timing_metrics: ClassVar[bool] = True
     description = (
         "Single-stream p50/p90/p99 with CIs, offline throughput grid, cost and matmul peak, "
         "optional server and int8 variant; pytest-benchmark JSON"

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from harness import registry
-from harness.records import Metric
+from harness.records import ChartSpec, Metric, SuiteCapabilities
 from harness.robust.recipes import RECIPES, REFERENCE_ANGULAR_SIMILARITY, available_recipes
 from harness.stats import order_statistic_ci, t_mean_ci
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
@@ -96,12 +96,20 @@ class RobustnessSuite(Suite):
     name: ClassVar[str] = "robustness"
     version: ClassVar[str] = "1.0"
     Params: ClassVar[type[SuiteParams]] = RobustnessParams
+    # Rows carry seconds per example and time budgets end searches: some outcomes depend on the
+    # machine's speed.
+    capabilities = SuiteCapabilities(
+        shardable=True,
+        shard_param="n_examples",
+        timing_dependent=True,
+        headline="attack_success_rate",
+        outcome_kinds=["binary"],
+        charts=[ChartSpec(kind="robustness")],
+    )
     description: ClassVar[str] = (
         "TextAttack adversarial attacks (offline resources), success rates with CIs"
     )
     smoke_params: ClassVar[dict[str, Any]] = {"recipes": ["pwws", "deepwordbug"], "n_examples": 4}
-    # Rows carry seconds per example and the metrics include throughput: machine, not model.
-    timing_metrics: ClassVar[bool] = True
 
     @classmethod
     def component_status(cls) -> dict[str, str | None]:
