@@ -12,6 +12,7 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check harness tests benchmarks noxfile.py
 	bash scripts/lint-unsafe.sh
+	.venv/bin/lint-imports --no-cache
 
 typecheck: setup
 	.venv/bin/mypy harness

@@ -25,6 +25,9 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
     session.run("bash", "scripts/lint-unsafe.sh", external=True)
+    # import-linter reads the source tree; the package need not be installed (no torch here).
+    session.install("import-linter>=2.1")
+    session.run("lint-imports", "--no-cache", env={"PYTHONPATH": "."})
 
 
 @nox.session

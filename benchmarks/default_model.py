@@ -20,7 +20,8 @@ def default_checkpoint() -> Path | None:
     from harness.artifacts import cache_root
     from harness.config import load_run_config
     from harness.data import load_bundle
-    from harness.models.finetune.job import CARD, cache_key, effective_seed
+    from harness.models.finetune.cache import CARD, cache_key
+    from harness.models.finetune.job import effective_seed
     from harness.models.finetune.prep import resolve_base, select_splits
 
     config, _ = load_run_config(DEFAULT_RUN_FILE, [])

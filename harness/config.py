@@ -14,7 +14,6 @@ from typing import Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -23,13 +22,10 @@ from pydantic import (
 )
 
 from harness.errors import ConfigError
+from harness.records import StrictModel
 from harness.registry import did_you_mean
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelSource(StrictModel):

@@ -27,6 +27,7 @@ from harness.errors import (
     MSG_UNKNOWN_LABEL,
     DataError,
 )
+from harness.store import iter_jsonl
 
 
 @dataclass(frozen=True)
@@ -218,13 +219,10 @@ def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]], l
         columns_seen: dict[str, None] = {}
         rows = []
         numbers = []
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: row {lineno}: not valid JSON ({exc.msg})") from None
+        def bad_row(lineno: int, problem: str) -> DataError:
+            return DataError(f"{path}: row {lineno}: not valid JSON ({problem})")
+
+        for lineno, obj in iter_jsonl(path, text=text, on_bad_line=bad_row):
             if not isinstance(obj, dict):
                 raise DataError(f"{path}: row {lineno}: expected a JSON object")
             for k in obj:
@@ -233,6 +231,32 @@ def read_table(path: Path, fmt: str) -> tuple[list[str], list[dict[str, Any]], l
             numbers.append(lineno)
         return list(columns_seen), rows, numbers
     raise DataError(f"{path}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _row_text(row: Mapping[str, Any], column: str, path: Path | str, rowno: int) -> str:
+    text = row.get(column)
+    if text is None or not str(text).strip():
+        raise DataError(MSG_EMPTY_TEXT.format(path=path, row=rowno, column=column))
+    try:
+        str(text).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DataError(
+            f"{path}: row {rowno}: column {column!r} holds a lone surrogate "
+            f"(U+{ord(str(text)[exc.start]):04X} at character {exc.start}), which is not text"
+        ) from None
+    return str(text)
+
+
+def _row_label(
+    row: Mapping[str, Any], column: str, declared: list[str] | None, path: Path | str, rowno: int
+) -> str:
+    label = row.get(column)
+    if label is None or not str(label).strip():
+        raise DataError(MSG_MISSING_LABEL.format(path=path, row=rowno, column=column))
+    label = str(label).strip()
+    if declared is not None and label not in declared:
+        raise DataError(MSG_UNKNOWN_LABEL.format(path=path, row=rowno, label=label, labels=declared))
+    return label
 
 
 def build_dataset(
@@ -264,22 +288,8 @@ def build_dataset(
     first_row: dict[str, int] = {}
     for i, row in enumerate(rows):
         rowno = row_numbers[i] if row_numbers is not None else i + 2
-        text = row.get(text_column)
-        if text is None or not str(text).strip():
-            raise DataError(MSG_EMPTY_TEXT.format(path=path, row=rowno, column=text_column))
-        try:
-            str(text).encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise DataError(
-                f"{path}: row {rowno}: column {text_column!r} holds a lone surrogate "
-                f"(U+{ord(str(text)[exc.start]):04X} at character {exc.start}), which is not text"
-            ) from None
-        label = row.get(label_column)
-        if label is None or not str(label).strip():
-            raise DataError(MSG_MISSING_LABEL.format(path=path, row=rowno, column=label_column))
-        label = str(label).strip()
-        if declared is not None and label not in declared:
-            raise DataError(MSG_UNKNOWN_LABEL.format(path=path, row=rowno, label=label, labels=declared))
+        text = _row_text(row, text_column, path, rowno)
+        label = _row_label(row, label_column, declared, path, rowno)
         ident = str(row[id_column]).strip() if id_column else f"{split}-{i}"
         if ident in first_row:
             raise DataError(MSG_DUPLICATE_ID.format(path=path, row=rowno, id=ident, first=first_row[ident]))
@@ -287,7 +297,7 @@ def build_dataset(
         if label not in seen_labels:
             seen_labels.append(label)
         ids.append(ident)
-        texts.append(str(text))
+        texts.append(text)
         raw_labels.append(label)
     names = tuple(declared) if declared is not None else tuple(sorted(seen_labels))
     index = {n: k for k, n in enumerate(names)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,11 +40,18 @@ def finite_or_none(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _Frozen(BaseModel):
+class StrictModel(BaseModel):
+    """The one strict pydantic base: unknown keys are refused and instances are frozen.
+
+    Records, run configs (``harness.config``), sweep specs and suite parameters all derive from
+    it, so "strict" means the same everywhere. It lives here, the lowest module that uses
+    pydantic, so that consumers reading records import nothing of the config machinery.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Metric(_Frozen):
+class Metric(StrictModel):
     """One named figure of a suite."""
 
     name: str = Field(description="Dotted metric name, e.g. 'accuracy' or 'f1.positive'.")
@@ -89,7 +97,19 @@ class Metric(_Frozen):
         )
 
 
-class Resource(_Frozen):
+def proportion_metric(name: str, k: int, n: int, *, higher: bool | None, description: str) -> Metric:
+    """A share k/n with its Wilson 95% interval (null when n is 0)."""
+    from harness.stats import wilson_interval
+
+    ci = wilson_interval(k, n)
+    return Metric(
+        name=name, value=k / n if n else None, higher_is_better=higher, ci_low=ci.low, ci_high=ci.high,
+        ci_method="wilson" if n else None, n=n, description=description,
+    )
+
+
+
+class Resource(StrictModel):
     """An external resource a suite used (lexicon, embedding, encoder), with its provenance."""
 
     name: str = Field(description="Catalog name or description of the resource.")
@@ -99,7 +119,7 @@ class Resource(_Frozen):
     note: str | None = Field(default=None, description="How it departs from the original, if at all.")
 
 
-class ChartSpec(_Frozen):
+class ChartSpec(StrictModel):
     """One chart the audit report draws for a suite, as plain data."""
 
     kind: str = Field(
@@ -113,7 +133,7 @@ class ChartSpec(_Frozen):
     outcome: str | None = Field(default=None, description="Per-example column to count.")
 
 
-class SuiteCapabilities(_Frozen):
+class SuiteCapabilities(StrictModel):
     """What a suite declares about itself (its tags), copied into the record so that sweeps,
     the gate, the report and the leaderboard read them instead of keeping lists of suites."""
 
@@ -149,6 +169,14 @@ class SuiteCapabilities(_Frozen):
     )
     charts: list[ChartSpec] = Field(default_factory=list, description="Charts for the report.")
 
+    def headline_metric(self, names: Sequence[str]) -> str | None:
+        """The first of ``names`` that is the headline: the metric itself or a metric whose last
+        components are it (``attack_success_rate`` names ``pwws.attack_success_rate``)."""
+        hint = self.headline
+        if hint is None:
+            return None
+        return next((n for n in names if n == hint or n.endswith("." + hint)), None)
+
 
 # Records written before schema 1.2 carry no capabilities: these are the built-in suites' tags
 # as they were then, used only to read such records (new records carry their own).
@@ -176,7 +204,7 @@ LEGACY_CAPABILITIES: dict[str, SuiteCapabilities] = {
 }
 
 
-class SuiteRecord(_Frozen):
+class SuiteRecord(StrictModel):
     """The outcome of one suite."""
 
     name: str = Field(description="Registered suite name.")
@@ -212,13 +240,13 @@ class SuiteRecord(_Frozen):
         return LEGACY_CAPABILITIES.get(self.base_name, SuiteCapabilities())
 
 
-class FileDigest(_Frozen):
+class FileDigest(StrictModel):
     path: str = Field(description="Path relative to the folder that was digested.")
     sha256: str
     size: int
 
 
-class ModelInfo(_Frozen):
+class ModelInfo(StrictModel):
     """Identity of the evaluated model."""
 
     name: str = Field(description="Human name (catalog name, folder name or hub id).")
@@ -244,13 +272,13 @@ class ModelInfo(_Frozen):
     )
 
 
-class SplitInfo(_Frozen):
+class SplitInfo(StrictModel):
     name: str
     n: int
     sha256: str = Field(description="Digest of the split's ids, texts and labels.")
 
 
-class DatasetInfo(_Frozen):
+class DatasetInfo(StrictModel):
     """Identity of the evaluation data."""
 
     name: str
@@ -265,7 +293,7 @@ class DatasetInfo(_Frozen):
         return next((s for s in self.splits if s.name == name), None)
 
 
-class Provenance(_Frozen):
+class Provenance(StrictModel):
     """Where, when and with what a run was made."""
 
     harness_version: str
@@ -285,7 +313,7 @@ class Provenance(_Frozen):
     deterministic: bool = Field(description="True when the run used deterministic algorithms (CPU).")
 
 
-class RunRecord(_Frozen):
+class RunRecord(StrictModel):
     """One run: config, provenance, model, data and every suite's outcome."""
 
     schema_version: str = Field(default=SCHEMA_VERSION)

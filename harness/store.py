@@ -16,8 +16,9 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,29 +190,71 @@ class ExampleLog:
         atomic_write_text(self.path, "".join(example_line(r) + "\n" for r in ordered))
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed value) for every non-blank line; a bad line is a ``RecordError``
-    naming the file and line (for readers of files a person may have edited)."""
+BadLine = Callable[[int, str], Exception]  # (line number, what is wrong) -> the error to raise
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def iter_jsonl(
+    path: Path,
+    *,
+    text: str | None = None,
+    on_bad_line: BadLine | None = None,
+    skip_bad_lines: bool = False,
+) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for every non-blank line of a JSONL file: the one JSONL reader.
+
+    Lines end at ``\n``, ``\r\n`` or ``\r``, as when a text file is read line by line; never at
+    U+2028 or the other characters ``str.splitlines`` also cuts at, which a JSON string may hold
+    raw (``example_line`` writes them so). A line that does not parse raises
+    ``on_bad_line(line number, decoder message)``, by default a ``RecordError`` naming the file
+    and line, or is skipped with ``skip_bad_lines`` (a log whose last line a crash tore).
+    ``text`` is the file's content when the caller decoded it itself (e.g. with a BOM).
+    """
+    from harness.errors import RecordError
+
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise RecordError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
+    for lineno, line in enumerate(_LINE_END.split(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if skip_bad_lines:
+                continue
+            if on_bad_line is not None:
+                raise on_bad_line(lineno, exc.msg) from None
+            raise RecordError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+        yield lineno, value
+
+
+def read_jsonl_values(path: Path) -> list[Any]:
+    """Every value of a JSONL file in one ``json.loads`` call (about 4x faster than a call per
+    line on many small rows, e.g. a 1,000-entry leaderboard's predictions). On any problem the
+    file is read again by ``iter_jsonl``, so an error still names its line."""
     from harness.errors import RecordError
 
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
+    lines = [line for line in _LINE_END.split(text) if line.strip()]
+    try:
+        values = json.loads("[" + ",".join(lines) + "]")
+    except json.JSONDecodeError:
+        values = None
+    if isinstance(values, list) and len(values) == len(lines):
+        return values
+    return [value for _, value in iter_jsonl(path, text=text)]
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
+    """The values of ``iter_jsonl`` (rows of files the harness wrote; a bad line is a RecordError)."""
+    for _, row in iter_jsonl(path):
+        yield row
 
 
 def write_manifest(run_dir: Path) -> dict[str, Any]:

@@ -16,15 +16,11 @@ from dataclasses import replace
 import numpy as np
 
 from harness import stats
-from harness.gate.evidence import (
-    EvidenceSettings,
-    binary_result,
-    continuous_result,
-    randomization_result,
-    two_sample_result,
-)
+from harness.gate.evidence import binary_result, continuous_result, two_sample_result
 from harness.gate.inputs import PredictionTable
+from harness.gate.randomization import randomization_result
 from harness.gate.replicates import SideSummary, example_variance, replicate_t
+from harness.gate.result import EvidenceSettings
 from harness.gate.scorers import prediction_metric
 from harness.stats import paired
 

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from harness.data import Dataset
+from harness.predictions import Predictions
 from harness.records import canonical_json
 from harness.store import ExampleLog
 from harness.suites.accuracy import AccuracyParams, AccuracySuite
-from harness.suites.base import Predictions, SuiteContext
+from harness.suites.base import SuiteContext
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 

@@ -20,6 +20,7 @@ from sklearn import metrics as skm
 
 from harness.data import Dataset
 from harness.metrics import classification as mc
+from harness.predictions import Predictions
 from harness.records import Metric
 from harness.stats import bootstrap_ci
 from harness.store import ExampleLog
@@ -32,7 +33,7 @@ from harness.suites.accuracy import (
     AccuracyParams,
     AccuracySuite,
 )
-from harness.suites.base import Predictions, SuiteContext, SuiteOutcome
+from harness.suites.base import SuiteContext, SuiteOutcome
 
 
 def random_case(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

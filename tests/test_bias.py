@@ -18,9 +18,10 @@ from harness.bias.templates import Template, parse_templates
 from harness.data import Dataset, build_dataset
 from harness.errors import ConfigError, DataError
 from harness.models.base import FloatArray
+from harness.predictions import Predictions
 from harness.records import ModelInfo, Resource, SuiteRecord
 from harness.store import ExampleLog, read_jsonl
-from harness.suites.base import Predictions, SuiteContext, SuiteOutcome
+from harness.suites.base import SuiteContext, SuiteOutcome
 from harness.suites.bias import BiasParams, BiasSuite
 
 FAST = {"n_boot": 50, "n_perm": 400}

@@ -17,8 +17,9 @@ from harness.bias.resample import (
     stratified_bootstrap_ci,
 )
 from harness.data import Dataset
+from harness.predictions import Predictions
 from harness.store import ExampleLog, read_jsonl
-from harness.suites.base import Predictions, SuiteContext, SuiteOutcome
+from harness.suites.base import SuiteContext, SuiteOutcome
 from harness.suites.bias import MSG_NO_PREDICTIONS, BiasParams, BiasSuite
 from tests import test_bias as shared
 
@@ -148,7 +149,7 @@ def test_a_model_that_raises_through_the_runner_predictions(
 ) -> None:
     """The same case end to end: the runner's prediction step turns the raising example into
     an error row; the suite names it with the runner's reason and analyses the rest."""
-    from harness.run.runner import compute_predictions
+    from harness.run.predictions import compute_predictions
 
     model = RaisesOn(split_model, data.texts[3])
     preds = compute_predictions(model, data, tmp_path, lambda done, total: None)

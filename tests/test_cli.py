@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.errors import ExitCode
 from harness.records import canonical_json, record_json_schema, schema_path
 
@@ -99,3 +101,66 @@ def test_show_refuses_unknown_schema_version(tmp_path: Path) -> None:
     (tmp_path / "record.json").write_text(json.dumps({"schema_version": "99"}))
     proc = harness("show", str(tmp_path))
     assert proc.returncode == ExitCode.USAGE and "unsupported schema_version '99'" in proc.stderr
+
+
+def _leaf_commands(command: object, path: str = "") -> list[tuple[str, object]]:
+    subcommands = getattr(command, "commands", None)
+    if subcommands is None:
+        return [(path, command)]
+    return [leaf for name, sub in subcommands.items() for leaf in _leaf_commands(sub, f"{path} {name}".strip())]
+
+
+def test_every_command_reports_errors_through_the_one_handler() -> None:
+    """A command added without ``handler.command`` would print tracebacks instead of messages."""
+    import typer
+
+    from harness.cli.app import app
+    from harness.cli.handler import HandledCommand
+
+    leaves = _leaf_commands(typer.main.get_command(app))
+    assert {name for name, _ in leaves} >= {
+        "run", "show", "fetch", "list", "rerun", "schema", "finetune", "gate", "verify", "sign",
+        "report", "sweep", "leaderboard add", "leaderboard build", "leaderboard serve",
+        "leaderboard screenshot",
+    }
+    assert [name for name, cmd in leaves if not isinstance(cmd, HandledCommand)] == []
+
+
+def test_error_message_is_printed_as_given(tmp_path: Path) -> None:
+    """Brackets in a message (paths, config keys) are text, not console markup; the same under
+    CliRunner (no main()) as from the console script."""
+    from typer.testing import CliRunner
+
+    from harness.cli.app import app
+
+    missing = tmp_path / "runs[old]" / "x"
+    result = CliRunner().invoke(app, ["show", str(missing)])
+    assert result.exit_code == ExitCode.USAGE
+    assert f"error: {missing}: no record.json found" in result.output
+    proc = harness("show", str(missing))
+    assert proc.returncode == ExitCode.USAGE and proc.stderr == f"error: {missing}: no record.json found\n"
+
+
+def test_ctrl_c_during_a_run_keeps_finished_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import harness.run.pipeline
+    from harness.cli.app import app
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(harness.run.pipeline, "execute", interrupted)
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "run.yaml")])
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert "interrupted: finished work is kept; run the same command again to resume" in result.output
+
+
+def test_gate_takes_several_values_per_option_from_the_console_script() -> None:
+    from harness.cli.gate import expand_multi_values
+
+    args = ["gate", "--baseline", "a1", "a2", "--candidate", "b1", "b2", "--policy", "p.yaml"]
+    assert expand_multi_values(args) == [
+        "gate", "--baseline", "a1", "--baseline", "a2", "--candidate", "b1", "--candidate", "b2",
+        "--policy", "p.yaml",
+    ]

@@ -18,14 +18,10 @@ from harness.config import parse_run_config
 from harness.data import Dataset, DatasetBundle, load_bundle
 from harness.errors import ConfigError, DataError, ExitCode, ModelError
 from harness.models.finetune import prep
+from harness.models.finetune.cache import CARD, checkpoint_digest
 from harness.models.finetune.card import TRAIN_LOG, read_log
-from harness.models.finetune.job import (
-    CARD,
-    FinetuneInterrupted,
-    FinetuneResult,
-    checkpoint_digest,
-    run_finetune,
-)
+from harness.models.finetune.job import FinetuneResult, run_finetune
+from harness.models.finetune.training import FinetuneInterrupted
 from harness.models.hf import PICKLE_SUFFIXES, HFClassifier
 
 LOG = logging.getLogger("test-finetune")

@@ -18,8 +18,8 @@ import yaml
 from harness.config import parse_run_config
 from harness.data import load_bundle
 from harness.models.finetune import prep
+from harness.models.finetune.cache import CARD, cache_key, checkpoint_digest
 from harness.models.finetune.card import TRAIN_LOG, read_log
-from harness.models.finetune.job import CARD, cache_key, checkpoint_digest
 from harness.models.hf import PICKLE_SUFFIXES, HFClassifier
 
 pytestmark = pytest.mark.slow
@@ -46,7 +46,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 from harness.config import load_run_config
 from harness.data import load_bundle
-from harness.models.finetune.job import FinetuneInterrupted, run_finetune
+from harness.models.finetune.job import run_finetune
+from harness.models.finetune.training import FinetuneInterrupted
 
 run_file, cache, stop = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 

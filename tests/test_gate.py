@@ -13,11 +13,11 @@ import typer
 from typer.testing import CliRunner
 
 from harness import stats
-from harness.cli.gate import register
+from harness.cli.app import app as harness_app
 from harness.errors import ExitCode
 from harness.gate.evaluate import GateError, run_gate
 from harness.gate.outputs import junit_xml, markdown
-from harness.gate.rules import parse_policy
+from harness.gate.policy import parse_policy
 from harness.metrics import classification as mc
 from harness.records import (
     PREDICTIONS_FILE,
@@ -27,6 +27,7 @@ from harness.records import (
     Provenance,
     RunRecord,
     SplitInfo,
+    SuiteCapabilities,
     SuiteRecord,
     dump_record,
 )
@@ -181,9 +182,7 @@ def policy(*rules: str, **extra: Any) -> Any:
 
 
 def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-    return a
+    return harness_app
 
 
 # ------------------------------------------------------------------ significance
@@ -529,11 +528,27 @@ def test_hostile_metric_text_is_escaped(tmp_path: Path) -> None:
     assert "<script>" not in md and "\\|x" in md
 
 
-def _robustness_run(folder: Path, results: list[str], *, recorded: float | None = None) -> Path:
-    """The robustness suite's own row format (no per_example declaration): the built-in one."""
+def _robustness_run(
+    folder: Path,
+    results: list[str],
+    *,
+    recorded: float | None = None,
+    declare: bool = False,
+    capabilities: SuiteCapabilities | None = None,
+) -> Path:
+    """The robustness suite's own row format. Without ``declare`` (and ``capabilities``, as a
+    record older than schema 1.2) the gate reads it with the legacy built-in declaration."""
     attacked = [r for r in results if r != "skipped"]
     rate = sum(r == "succeeded" for r in attacked) / len(attacked)
+    per_example = {
+        "pwws.attack_success_rate": {
+            "field": "result", "where": {"recipe": "pwws"}, "positive": ["succeeded"],
+            "exclude": {"result": ["skipped"]},
+        }
+    }
     suite = SuiteRecord(
+        capabilities=capabilities,
+        details={"per_example": per_example} if declare else {},
         name="robustness",
         version="1",
         params={},
@@ -582,3 +597,31 @@ def test_builtin_robustness_decomposition_and_self_check(tmp_path: Path) -> None
     verdict = run_gate(b, forged, pol)
     assert verdict.rules[0].test is not None and verdict.rules[0].test.method == "CI overlap"
     assert any("do not reproduce the recorded value" in n for n in verdict.notes)
+
+
+def test_legacy_declarations_only_for_records_without_capabilities(tmp_path: Path) -> None:
+    """A record that carries capabilities (schema 1.2) declares its own per-example values; the
+    gate no longer guesses them from the suite's name."""
+    base = ["succeeded" if i % 4 == 0 else "failed" for i in range(400)]
+    cand = ["succeeded" if i % 2 == 0 else "failed" for i in range(400)]
+    pol = policy("robustness.pwws.attack_success_rate: +5pt significant", n_boot=300)
+    caps = SuiteCapabilities(headline="attack_success_rate", outcome_kinds=["binary"])
+    runs = {
+        (declare, c is not None): (
+            _robustness_run(tmp_path / f"b{declare}{c is None}", base, declare=declare, capabilities=c),
+            _robustness_run(tmp_path / f"c{declare}{c is None}", cand, declare=declare, capabilities=c),
+        )
+        for declare in (False, True)
+        for c in (None, caps)
+    }
+    methods = {}
+    for key, (b, c) in runs.items():
+        test = run_gate(b, c, pol).rules[0].test
+        assert test is not None
+        methods[key] = test.method
+    assert methods == {
+        (False, False): "exact McNemar",  # pre-1.2 record: the legacy declaration
+        (True, False): "exact McNemar",
+        (False, True): "CI overlap",  # declares capabilities but no per-example values
+        (True, True): "exact McNemar",  # what new records of the suite carry
+    }

@@ -9,14 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
-from harness.gate.rules import (
-    BoundCheck,
-    MetricRef,
-    RegressionCheck,
-    load_policy,
-    parse_policy,
-    parse_rule,
-)
+from harness.gate.policy import load_policy, parse_policy
+from harness.gate.rules import BoundCheck, MetricRef, RegressionCheck, parse_rule
 
 
 def test_examples_parse_into_typed_checks() -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from harness.errors import RecordError
 from harness.records import parse_record
-from harness.run.runner import execute
+from harness.run.pipeline import execute
 
 HOSTILE_TEXTS = [
     "word " * 20_000,  # 100,000 characters

@@ -20,9 +20,10 @@ from harness.errors import SuiteError
 from harness.latency import cost, scenarios, timing
 from harness.latency.export import BENCHMARK_FILE
 from harness.models.hf import HFClassifier
+from harness.predictions import Predictions
 from harness.records import RunRecord, SuiteRecord
 from harness.store import ExampleLog, read_jsonl
-from harness.suites.base import Predictions, SuiteContext, SuiteOutcome
+from harness.suites.base import SuiteContext, SuiteOutcome
 from harness.suites.latency import LatencyParams, LatencySuite
 from tests.fixtures_text import make_rows
 

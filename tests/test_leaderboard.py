@@ -88,6 +88,28 @@ def test_add_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
         add_entry(run, tmp_path / "entries")
 
 
+def test_prediction_rows_name_the_bad_line(tmp_path: Path) -> None:
+    """What ``add`` keeps of predictions.jsonl is read through harness.store: a bad line is named
+    by number, with the entry's message (a line break inside a text is not a new line)."""
+    from harness.leaderboard.entries import _prediction_rows
+
+    file = tmp_path / PREDICTIONS_FILE
+    good = {"id": "a\u2028b", "label": 1, "probabilities": [0.2, 0.8]}
+    file.write_text(
+        json.dumps(good, ensure_ascii=False) + "\n\n" + '{"id": "c", "label": 0}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        RecordError, match=r"^run: predictions.jsonl line 3: needs 'predicted' or 'probabilities'$"
+    ):
+        _prediction_rows(file, "run")
+    file.write_text(json.dumps(good, ensure_ascii=False) + "\n{oops\n", encoding="utf-8")
+    with pytest.raises(RecordError, match=r"^run: predictions.jsonl line 2: Expecting"):
+        _prediction_rows(file, "run")
+    file.write_text(json.dumps(good, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert _prediction_rows(file, "run") == [{"id": "a\u2028b", "label": 1, "predicted": 1}]
+
+
 def test_add_refuses_an_unknown_schema_version(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run", default_specs()[0], schema_version="9.9")
     with pytest.raises(

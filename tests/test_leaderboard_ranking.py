@@ -23,7 +23,7 @@ from harness.leaderboard.pairwise import (
 )
 from harness.leaderboard.ranking import Benchmark, pareto_front, rank_benchmark
 from harness.leaderboard.synthetic import SPLIT_SHA, Spec, make_record
-from harness.records import Metric, SuiteRecord
+from harness.records import Metric, SuiteCapabilities, SuiteRecord
 from harness.stats import holm, mcnemar_exact, wilson_interval
 
 KEY = BenchmarkKey(SPLIT_SHA, "accuracy", "1", "0" * 64)
@@ -313,3 +313,49 @@ def test_significantly_better_follows_the_benchmark_and_ignores_unranked_entries
     bench = rank_benchmark(KEY, members, SiteSettings())
     matrix = bench.significantly_better(["B", "A", "missing"])
     assert matrix.tolist() == [[False, False, False], [True, False, False], [False, False, False]]
+
+
+# ------------------------------------------------------------------ which metric ranks a table
+
+
+def _suite_rows(
+    name: str, capabilities: SuiteCapabilities | None
+) -> list[tuple[Entry, SuiteRecord]]:
+    members = []
+    for model, (clean, flip) in {"m1": (0.9, 0.2), "m2": (0.8, 0.1)}.items():
+        record, _ = make_record(Spec(model, 0.5, n=4))
+        suite = SuiteRecord(
+            name=name,
+            version="1",
+            params={},
+            status="ok",
+            wall_time_s=0.0,
+            metrics=[
+                Metric(name="clean.accuracy", value=clean, higher_is_better=True),
+                Metric(name="typo.flip_rate", value=flip, higher_is_better=False),
+            ],
+            capabilities=capabilities,
+        )
+        members.append((Entry(model, None, record, b"", None), suite))  # type: ignore[arg-type]
+    return members
+
+
+def test_a_table_is_ranked_by_the_sites_setting_else_the_declared_headline() -> None:
+    key = BenchmarkKey(SPLIT_SHA, "plugin", "1", "0" * 64)
+    declared = _suite_rows("plugin", SuiteCapabilities(headline="flip_rate"))
+    bench = rank_benchmark(key, declared, SiteSettings())
+    assert bench.primary == "typo.flip_rate" and bench.higher_is_better is False
+    assert [r.entry.model_name for r in bench.rows] == ["m2", "m1"]
+    named = SiteSettings(primary_metrics={"plugin": "clean.accuracy"})
+    assert rank_benchmark(key, declared, named).primary == "clean.accuracy"
+    # A suite the site does not name is ranked by its declared headline.
+    others = SiteSettings(primary_metrics={"accuracy": "accuracy"})
+    assert rank_benchmark(key, declared, others).primary == "typo.flip_rate"
+    undeclared = _suite_rows("plugin", SuiteCapabilities())
+    assert rank_benchmark(key, undeclared, SiteSettings()).primary == "clean.accuracy"
+
+
+def test_records_without_capabilities_use_the_built_in_suites_headline() -> None:
+    key = BenchmarkKey(SPLIT_SHA, "invariance", "1", "0" * 64)
+    legacy = _suite_rows("invariance", None)
+    assert rank_benchmark(key, legacy, SiteSettings()).primary == "typo.flip_rate"

@@ -18,7 +18,7 @@ from harness.data import Dataset
 from harness.errors import ExitCode
 from harness.models.hf import HFClassifier
 from harness.records import PREDICTIONS_FILE, load_record
-from harness.run.runner import compute_predictions
+from harness.run.predictions import compute_predictions
 from harness.store import read_jsonl
 
 MARKER_NAME = "PWNED"
@@ -175,6 +175,27 @@ def test_rerun_reports_identical(tiny_run_file: Path, tmp_path: Path) -> None:
     proc = harness("rerun", str(out), "--out", str(tmp_path / "replay2"))
     assert proc.returncode == ExitCode.REGRESSION
     assert "predictions.jsonl" in proc.stdout
+
+
+def test_rerun_leaves_out_what_measures_the_machine() -> None:
+    """The suite's ``measures_machine`` tag decides, whatever its name; timings always."""
+    from harness.records import Metric, RunRecord, SuiteCapabilities, SuiteRecord
+    from harness.run.rerun import _comparable_metrics
+
+    def suite(name: str, caps: SuiteCapabilities | None) -> SuiteRecord:
+        metrics = [
+            Metric(name="score", value=0.5, higher_is_better=True),
+            Metric(name="wall_s", value=1.0, higher_is_better=None),
+        ]
+        return SuiteRecord(name=name, version="1", params={}, status="ok", metrics=metrics,
+                           wall_time_s=1.0, capabilities=caps)  # fmt: skip
+
+    record = RunRecord.model_construct(suites=[
+        suite("stopwatch", SuiteCapabilities(measures_machine=True)),
+        suite("latency", None),  # a record older than 1.2: the built-in suite's tags
+        suite("accuracy", SuiteCapabilities()),
+    ])  # fmt: skip
+    assert _comparable_metrics(record) == {"accuracy.score": 0.5}
 
 
 def test_resume_refuses_results_of_another_model(tmp_path: Path, tiny_model_dir: Path, tiny_csv: Path) -> None:

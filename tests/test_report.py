@@ -655,14 +655,14 @@ def test_cli_report_command(run_dir: Path, tmp_path: Path) -> None:
 
 def test_end_to_end_with_the_runner(tiny_run_file: Path, tmp_path: Path) -> None:
     """A real run of the tiny model renders, with the accuracy suite's own details drawn."""
-    from harness.run.runner import execute
+    from harness.run.pipeline import execute
 
     result = execute(tiny_run_file, out_dir=tmp_path / "real")
     doc = build_report(result.run_dir)
     accuracy = result.record.suite("accuracy")
     assert accuracy is not None and accuracy.metric("accuracy") is not None
     value = accuracy.metric("accuracy").value  # type: ignore[union-attr]
-    from harness.reports.html import fmt
+    from harness.render.numbers import fmt
 
     assert fmt(value) in doc
     assert "Reliability diagram" in doc and "Confusion matrix" in doc and "Accuracy by group" in doc

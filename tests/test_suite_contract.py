@@ -3,12 +3,16 @@
 Runs each suite through the real runner on the tiny fixture BERT: the record validates and
 round-trips, two runs give the same metrics and per-example bytes, a run whose per-example file
 lost its tail (and whose last line is torn) resumes to the same result, and bad parameters are
-refused with their config path.
+refused with their config path. Its per-example declarations (``details.per_example``) name its
+own metrics, parse, and reproduce the recorded values when the gate reads them; for the built-in
+suites they are exactly what the gate assumed for records written before the suites declared
+them (``legacy_per_example_declaration``). Its ``Params`` is the class its ``Suite[P]`` names.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +21,12 @@ import pytest
 from harness import registry
 from harness.config import parse_run_config
 from harness.errors import ConfigError
-from harness.records import RECORD_FILE, dump_record, load_record
-from harness.run.runner import execute
+from harness.gate.extract import extract
+from harness.gate.inputs import legacy_per_example_declaration, load_run, per_example_spec
+from harness.gate.rules import parse_rule
+from harness.records import RECORD_FILE, SuiteRecord, dump_record, load_record
+from harness.run.pipeline import execute
+from harness.suites.base import Suite
 
 SUITES = registry.suites.names()
 
@@ -77,6 +85,11 @@ def test_suite_contract(name: str, tmp_path: Path, tiny_model_dir: Path, tiny_cs
         if m.ci_low is not None and m.ci_high is not None and m.value is not None:
             assert m.ci_low <= m.ci_high
 
+    check_declarations(a.run_dir, suite)
+    assert suite.capabilities == cls.capabilities  # the record carries the suite's tags
+    if cls.capabilities.headline is not None:  # a declared headline names a real metric
+        assert cls.capabilities.headline_metric([m.name for m in suite.metrics]) is not None
+
     b = execute(run, out_dir=tmp_path / "b")
     assert not diff_paths(comparable(a.record, cls.capabilities.timing_dependent), comparable(b.record, cls.capabilities.timing_dependent))
     if suite.examples_file and not cls.capabilities.timing_dependent:
@@ -103,3 +116,31 @@ def test_suite_refuses_unknown_params(name: str) -> None:
     raw = {"dataset": {"name": "rotten-tomatoes"}, "model": {"artifact": "minilm-l6"}, "suites": [{"name": name, "params": {"no_such_param": 1}}]}
     with pytest.raises(ConfigError, match=r"suites\[0\]\.params\.no_such_param: unknown key"):
         parse_run_config(raw, source="contract.yaml")
+
+
+def check_declarations(run_dir: Path, suite: SuiteRecord) -> None:
+    """The suite's details.per_example against its metrics, the legacy reader and the gate."""
+    declared = suite.details.get("per_example", {})
+    names = {m.name for m in suite.metrics}
+    assert set(declared) <= names, f"declared for metrics the suite does not have: {set(declared) - names}"
+    legacy = {
+        m.name: spec
+        for m in suite.metrics
+        if (spec := legacy_per_example_declaration(suite.base_name, m.name)) is not None
+    }
+    assert {k: declared.get(k) for k in legacy} == legacy  # the same declarations as before
+    run = load_run(run_dir)
+    for metric in declared:
+        assert per_example_spec(suite, metric) is not None
+        recorded = suite.metric(metric)
+        if recorded is not None and recorded.value is not None:
+            # Unusable (values that do not reproduce the record) would raise here.
+            assert extract(run, parse_rule(f"{suite.name}.{metric} >= 0")) is not None, metric
+
+
+@pytest.mark.parametrize("name", SUITES)
+def test_params_class_is_the_generic_argument(name: str) -> None:
+    cls = registry.suites.get(name)
+    bases = [b for b in getattr(cls, "__orig_bases__", ()) if typing.get_origin(b) is Suite]
+    assert bases, f"{name}: subclass Suite[{cls.Params.__name__}], not bare Suite"
+    assert typing.get_args(bases[0]) == (cls.Params,)

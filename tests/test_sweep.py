@@ -15,9 +15,10 @@ import yaml
 
 from harness.errors import ConfigError, ExitCode
 from harness.records import PREDICTIONS_FILE, load_record
+from harness.run.suites import suite_key
 from harness.store import read_jsonl
 from harness.sweep.execute import SWEEP_FILE, TEST_KILL_ENV, run_sweep
-from harness.sweep.shard import shard_log, suite_key
+from harness.sweep.shard import shard_log
 from harness.sweep.spec import MSG_DUPLICATE, load_sweep
 from tests.conftest import build_tiny_bert
 
@@ -172,6 +173,36 @@ def test_duplicate_jobs_are_refused(folder: Path, models: list[Path]) -> None:
     assert MSG_DUPLICATE.format(a="m0", b="again") in info.value.message
 
 
+def test_tasks_carry_the_validated_config_objects(folder: Path, models: list[Path]) -> None:
+    """Workers get each job's validated config (threads pinned) and params objects, pickled:
+    nothing is turned back into text for them to parse again."""
+    import pickle
+
+    from harness.sweep.plan import plan
+    from harness.sweep.work import RunWork, ShardWork
+
+    suites = [{"name": "accuracy"}, {"name": "invariance", "params": {"n_examples": 6}}]
+    matrix = {"models": model_axis(models), "suites": [{"label": "inv", "suites": suites}]}
+    sweep = load_sweep(
+        write_sweep(folder, "objects", matrix=matrix, shards={"invariance": 2}), out_dir=folder / "o"
+    )
+    resumed = sweep.out_dir / sweep.jobs[1].job_id
+    resumed.mkdir(parents=True)
+    (resumed / "config.yaml").write_text("threads: 5\n", encoding="utf-8")  # started with 5
+    outcomes, tasks = plan(sweep, threads=3)
+    assert [o.status for o in outcomes] == ["pending", "pending"]
+    assert [type(t.payload).__name__ for t in tasks] == ["ShardWork", "ShardWork", "RunWork"] * 2
+    for job, threads in zip(sweep.jobs, (3, 5), strict=True):
+        mine = [t.payload for t in tasks if t.job is job]
+        assert all(w.config == job.config.model_copy(update={"threads": threads}) for w in mine)
+        assert all(w.suite_params is job.suite_params for w in mine)
+        shards = [w for w in mine if isinstance(w, ShardWork)]
+        assert [(w.suite_index, w.k, w.n_shards) for w in shards] == [(1, 0, 2), (1, 1, 2)]
+        (run,) = [w for w in mine if isinstance(w, RunWork)]
+        assert [m.logs for m in run.merges] == [tuple(w.log for w in shards)]
+        assert pickle.loads(pickle.dumps(run)) == run  # noqa: S301 (our own bytes, as spawn sends)
+
+
 # ------------------------------------------------------------------ the local executor
 
 
@@ -259,7 +290,7 @@ def test_sharded_invariance_equals_unsharded(folder: Path, models: list[Path]) -
     b = run_sweep(sharded, workers=2)
     assert a.exit_code == b.exit_code == ExitCode.OK
     ja, jb = a.jobs[0], b.jobs[0]
-    assert [(t.status, t.payload["k"]) for t in jb.shards] == [("ok", 0), ("ok", 1), ("ok", 2)]
+    assert [(t.status, t.payload.k) for t in jb.shards] == [("ok", 0), ("ok", 1), ("ok", 2)]
     key = suite_key(["accuracy", "invariance"], 1)
     logs = [shard_log(b.out_dir, jb.job.job_id, key, k, 3) for k in range(3)]
     parts = [{r["example_id"] for r in read_jsonl(log)} for log in logs]

@@ -13,10 +13,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from harness.audit.verify import check_manifest, verify_run
-from harness.cli.gate import register
+from harness.audit.replay import replay_into
+from harness.audit.verify import MSG_NO_PREDICTIONS, check_manifest, verify_run
+from harness.cli.app import app as harness_app
 from harness.errors import ExitCode
-from harness.records import PREDICTIONS_FILE, dump_record, load_record
+from harness.records import PREDICTIONS_FILE, SuiteCapabilities, dump_record, load_record
 from harness.store import atomic_write_text, example_line, read_jsonl, write_manifest
 from tests.test_gate import make_run
 
@@ -31,9 +32,7 @@ RUN_FILES = [
 
 
 def app() -> typer.Typer:
-    a = typer.Typer()
-    register(a)
-    return a
+    return harness_app
 
 
 @pytest.fixture()
@@ -131,6 +130,28 @@ def test_consistency_catches_predicted_not_argmax_and_count(run_dir: Path) -> No
 # ------------------------------------------------------------------ signatures
 
 
+def test_prediction_checks_follow_capabilities_not_names(run_dir: Path) -> None:
+    """The record <-> predictions checks apply to every suite whose capabilities say it is scored
+    from predictions.jsonl (here a renamed copy of the accuracy suite), and to no other."""
+    record = load_record(run_dir)
+    accuracy = record.suites[0]
+    wrong = [m.model_copy(update={"value": 0.0}) if m.name == "accuracy" else m for m in accuracy.metrics]
+    scored = accuracy.model_copy(
+        update={"name": "scored", "metrics": wrong, "capabilities": SuiteCapabilities(prediction_metrics=True)}
+    )
+    unscored = scored.model_copy(update={"name": "unscored", "capabilities": SuiteCapabilities()})
+    atomic_write_text(
+        run_dir / "record.json", dump_record(record.model_copy(update={"suites": [accuracy, scored, unscored]}))
+    )
+    write_manifest(run_dir)
+    problems = verify_run(run_dir).problems
+    assert len(problems) == 1 and problems[0].startswith("record.json: scored.accuracy is 0.0"), problems
+    (run_dir / PREDICTIONS_FILE).unlink()
+    write_manifest(run_dir)
+    problems = verify_run(run_dir).problems
+    assert problems == [MSG_NO_PREDICTIONS.format(path=run_dir / PREDICTIONS_FILE, suite="accuracy")]
+
+
 def _keys(folder: Path) -> tuple[Path, Path]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -196,7 +217,7 @@ def real_run(
     split_fractions lists train before test on purpose: records store the config with sorted
     keys, and replay must still rebuild the same split.
     """
-    from harness.run.runner import execute
+    from harness.run.pipeline import execute
 
     folder = tmp_path_factory.mktemp("real-run")
     run_file = folder / "run.yaml"
@@ -242,7 +263,7 @@ def test_real_run_verifies_and_any_byte_change_is_caught(replay_run: Path) -> No
 
 
 def test_replay_reproduces_and_catches_a_forged_prediction(replay_run: Path) -> None:
-    report = verify_run(replay_run, replay_n=10)
+    report = replay_into(verify_run(replay_run), 10)
     assert report.ok, report.problems
     n_rows = sum(1 for _ in read_jsonl(replay_run / PREDICTIONS_FILE))
 
@@ -282,7 +303,7 @@ def test_replay_refuses_a_different_model(replay_run: Path) -> None:
         replay_run / "record.json", json.dumps(record, sort_keys=True, indent=2) + "\n"
     )
     write_manifest(replay_run)
-    problems = verify_run(replay_run, replay_n=3).problems
+    problems = replay_into(verify_run(replay_run), 3).problems
     assert len(problems) == 1 and "refusing to replay with a different model" in problems[0]
 
 

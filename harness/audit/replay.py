@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.audit.verify import VerifyReport
 from harness.errors import HarnessError
 from harness.gate.inputs import read_predictions
 from harness.records import PREDICTIONS_FILE, RunRecord
@@ -46,6 +47,16 @@ def _model_folder(run_dir: Path, record: RunRecord) -> Path | None:
 
         return fetch(str(artifact))
     return None
+
+
+def replay_into(report: VerifyReport, n: int) -> VerifyReport:
+    """Add what re-predicting ``n`` recorded examples finds to a ``verify_run`` report."""
+    if report.record is None:
+        report.problems.append("replay skipped: the record could not be read")
+    else:
+        report.problems += replay(report.run_dir, report.record, n)
+        report.checked.append(f"replay of {n} example(s)")
+    return report
 
 
 def replay(run_dir: Path, record: RunRecord, n: int) -> list[str]:

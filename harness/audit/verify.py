@@ -8,8 +8,9 @@ Checks, each reported as a separate problem so an auditor sees everything at onc
 2. **Signature** (optional). ``manifest.sig`` is an Ed25519 signature over the manifest bytes,
    written by ``harness sign`` and checked against a public key with ``--key``.
 3. **Consistency.** The record validates; predictions.jsonl parses, each ``predicted`` is the
-   argmax of its probabilities, the accuracy recomputed from it equals the record's, and the
-   counts agree; each suite's examples file has the rows the record says.
+   argmax of its probabilities, the accuracy recomputed from it equals the record's (for every
+   suite whose capabilities say its metrics are ``prediction_metrics``, such as the accuracy
+   suite), and the counts agree; each suite's examples file has the rows the record says.
 4. **Replay** (optional, ``--replay N``): re-predict N deterministically chosen examples with the
    model the record names (its digest checked first) and compare; see ``replay``.
 """
@@ -27,7 +28,14 @@ import numpy as np
 
 from harness.errors import ConfigError, ExitCode, HarnessError, RecordError
 from harness.gate.inputs import PredictionTable, read_predictions
-from harness.records import MANIFEST_FILE, PREDICTIONS_FILE, RunRecord, canonical_json, load_record
+from harness.records import (
+    MANIFEST_FILE,
+    PREDICTIONS_FILE,
+    RunRecord,
+    SuiteRecord,
+    canonical_json,
+    load_record,
+)
 from harness.store import atomic_write_text, sha256_file
 
 SIGNATURE_FILE = "manifest.sig"
@@ -37,6 +45,7 @@ MSG_TAMPERED = "{path}: sha256 differs from the manifest (expected {expected}…
 MSG_SIZE = "{path}: size differs from the manifest (expected {expected} bytes, found {actual})"
 MSG_MISSING = "{path}: listed in the manifest but missing from the run folder"
 MSG_EXTRA = "{path}: present in the run folder but not listed in the manifest"
+MSG_NO_PREDICTIONS = "{path}: missing, but the record's suite {suite!r} is scored from it"
 
 
 class VerifyError(HarnessError):
@@ -48,6 +57,7 @@ class VerifyReport:
     run_dir: Path
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # what was checked, for the summary
+    record: RunRecord | None = None  # the record, when it could be read
 
     @property
     def ok(self) -> bool:
@@ -204,8 +214,8 @@ def check_consistency(run_dir: Path) -> tuple[list[str], RunRecord | None]:
             table = read_predictions(pred_path, labels)
         except RecordError as exc:
             problems.append(exc.message)
-    elif record.suite("accuracy") is not None:
-        problems.append(f"{pred_path}: missing, but the record has an accuracy suite")
+    elif scored := _prediction_suites(record):
+        problems.append(MSG_NO_PREDICTIONS.format(path=pred_path, suite=scored[0].name))
     if table is not None and len(table.ids):
         problems += _prediction_problems(record, table)
     for suite in record.suites:
@@ -245,20 +255,8 @@ def _prediction_problems(record: RunRecord, full: PredictionTable) -> list[str]:
             problems.append(
                 f"{PREDICTIONS_FILE}: {off.size} row(s) whose probabilities do not sum to 1"
             )
-    accuracy_suite = record.suite("accuracy")
-    metric = accuracy_suite.metric("accuracy") if accuracy_suite is not None else None
-    if metric is not None and metric.value is not None and len(table.ids):
-        recomputed = float(np.mean(table.predicted == table.labels))
-        if abs(recomputed - metric.value) > ACCURACY_TOLERANCE:
-            problems.append(
-                f"record.json: accuracy.accuracy is {metric.value!r} "
-                f"but predictions.jsonl gives {recomputed!r}"
-            )
-    if metric is not None and metric.n is not None and metric.n != len(table.ids):
-        problems.append(
-            f"record.json: accuracy.accuracy has n={metric.n} "
-            f"but predictions.jsonl has {len(table.ids)} answered rows"
-        )
+    for suite in _prediction_suites(record):
+        problems += _accuracy_problems(suite, table)
     split = record.dataset.split(record.dataset.eval_split)
     max_examples = (record.config.get("dataset") or {}).get("max_examples")
     if split is not None and max_examples is None and split.n != len(full.ids):
@@ -269,12 +267,38 @@ def _prediction_problems(record: RunRecord, full: PredictionTable) -> list[str]:
     return problems
 
 
+def _prediction_suites(record: RunRecord) -> list[SuiteRecord]:
+    """The suites scored from predictions.jsonl (their capabilities say so; the accuracy suite)."""
+    return [s for s in record.suites if s.caps().prediction_metrics]
+
+
+def _accuracy_problems(suite: SuiteRecord, table: PredictionTable) -> list[str]:
+    """The suite's recorded ``accuracy`` (value and n) against the answered rows."""
+    problems: list[str] = []
+    metric = suite.metric("accuracy")
+    if metric is not None and metric.value is not None and len(table.ids):
+        recomputed = float(np.mean(table.predicted == table.labels))
+        if abs(recomputed - metric.value) > ACCURACY_TOLERANCE:
+            problems.append(
+                f"record.json: {suite.name}.accuracy is {metric.value!r} "
+                f"but predictions.jsonl gives {recomputed!r}"
+            )
+    if metric is not None and metric.n is not None and metric.n != len(table.ids):
+        problems.append(
+            f"record.json: {suite.name}.accuracy has n={metric.n} "
+            f"but predictions.jsonl has {len(table.ids)} answered rows"
+        )
+    return problems
+
+
 # ------------------------------------------------------------------ top level
 
 
-def verify_run(
-    run_dir: Path, *, public_key: Path | None = None, replay_n: int | None = None
-) -> VerifyReport:
+def verify_run(run_dir: Path, *, public_key: Path | None = None) -> VerifyReport:
+    """The manifest, the signature (with ``public_key``) and the record's consistency with its
+    own files. Re-predicting examples (``--replay``) is ``harness.audit.replay.replay_into``:
+    it needs the model, so this module never imports it (consumers such as the leaderboard
+    verify entries without torch)."""
     if not run_dir.is_dir():
         raise VerifyError(f"{run_dir}: not a run folder")
     report = VerifyReport(run_dir)
@@ -286,12 +310,5 @@ def verify_run(
     problems, record = check_consistency(run_dir)
     report.problems += problems
     report.checked.append("record and predictions")
-    if replay_n is not None:
-        if record is None:
-            report.problems.append("replay skipped: the record could not be read")
-        else:
-            from harness.audit.replay import replay
-
-            report.problems += replay(run_dir, record, replay_n)
-            report.checked.append(f"replay of {replay_n} example(s)")
+    report.record = record
     return report

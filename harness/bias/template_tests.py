@@ -18,8 +18,8 @@ from more than half of the other groups: it stands out, rather than merely sitti
 group that does. ``gap_to_others`` is its mean score minus the median of the other groups' means.
 
 Intervals of gaps and group figures resample templates (a cluster bootstrap through
-``harness.stats.bootstrap_ci``): the instances of one template are correlated, so resampling
-instances would give intervals that are too narrow.
+``harness.stats.bootstrap_ci``, in ``harness.bias.template_groups``): the instances of one
+template are correlated, so resampling instances would give intervals that are too narrow.
 
 Token fairness: per template, the largest |Δp| between two fillers of the category (max − min
 score) and whether the predicted label flips between fillers.
@@ -34,29 +34,34 @@ from typing import Any
 import numpy as np
 
 from harness.bias.fillers import FillerCategory, normalise_filler
+from harness.bias.template_groups import GroupTables, finite, gap_metrics, group_frame
 from harness.bias.templates import Template
 from harness.records import Metric
-from harness.stats import Interval, bootstrap_ci, holm, permutation_test, wilson_interval
-
-
-@dataclass(frozen=True)
-class Instance:
-    id: str
-    template: str
-    category: str
-    group: str
-    filler: str
-    text: str
+from harness.stats import holm, permutation_test, wilson_interval
 
 
 @dataclass(frozen=True)
 class ProbeSettings:
+    """The template tests' parameters (from the bias suite's params)."""
+
     n_boot: int
     n_perm: int
     alpha: float
     min_gap: float
     seed: int
     top_k: int
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One template filled with one filler of a category (the model scores its text)."""
+
+    id: str
+    template: str
+    category: str
+    group: str
+    filler: str
+    text: str
 
 
 def build_instances(templates: Sequence[Template], category: FillerCategory) -> list[Instance]:
@@ -74,101 +79,71 @@ def build_instances(templates: Sequence[Template], category: FillerCategory) -> 
     ]
 
 
-def _num(value: Any) -> float | None:
-    v = float(value)
-    return v if np.isfinite(v) else None
-
-
-def _mean_score(y_true: Any, y_pred: Any) -> float:
-    return float(np.mean(y_true))
-
-
-def _frame(scores: Any, positive: Any, sensitive: Any) -> Any:
-    from fairlearn.metrics import MetricFrame, selection_rate
-
-    return MetricFrame(
-        metrics={"positive_rate": selection_rate, "mean_score": _mean_score},
-        y_true=scores,
-        y_pred=positive,
-        sensitive_features=sensitive,
-    )
-
-
 @dataclass(frozen=True)
-class _Tables:
-    """Per (template, group) instance counts, positive predictions and score sums: the cluster
-    bootstrap resamples templates (rows) and recomputes group figures from these sums."""
+class _Category:
+    """One filler category's instances as aligned arrays, with what every analysis step reads:
+    template and group codes, Fairlearn's frame, the per-template tables, and the
+    template-centred scores the permutation tests compare."""
 
-    count: Any
+    category: FillerCategory
+    instances: Sequence[Instance]
+    scores: Any
     positive: Any
-    score: Any
+    groups: Any
+    names: list[str]
+    order: list[str]
+    tmpl: Any
+    codes: Any
+    mf: Any
+    tables: GroupTables
+    resid: Any
 
     @classmethod
-    def build(cls, tmpl: Any, codes: Any, scores: Any, positive: Any, n_groups: int) -> _Tables:
-        n_t = int(tmpl.max()) + 1
-        shape = (n_t, n_groups)
-        count, pos, score = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-        np.add.at(count, (tmpl, codes), 1.0)
-        np.add.at(pos, (tmpl, codes), positive)
-        np.add.at(score, (tmpl, codes), scores)
-        return cls(count, pos, score)
+    def build(
+        cls,
+        category: FillerCategory,
+        instances: Sequence[Instance],
+        scores: Any,
+        positive: Any,
+        s: ProbeSettings,
+    ) -> _Category:
+        import pandas as pd
 
-    def rates(self, idx: Any, which: str) -> Any:
-        total = self.count[idx].sum(axis=0)
-        num = (self.positive if which == "positive_rate" else self.score)[idx].sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return num / total
-
-    def gap_ci(self, which: str, s: ProbeSettings) -> Interval:
-        def stat(idx: Any) -> float:
-            r = self.rates(idx, which)
-            return float(np.max(r) - np.min(r))
-
-        return bootstrap_ci(stat, self.count.shape[0], n_boot=s.n_boot, seed=s.seed)
-
-    def group_ci(self, which: str, k: int, s: ProbeSettings) -> Interval:
-        return bootstrap_ci(
-            lambda idx: float(self.rates(idx, which)[k]),
-            self.count.shape[0],
-            n_boot=s.n_boot,
-            seed=s.seed,
+        scores = np.asarray(scores, dtype=np.float64)
+        positive = np.asarray(positive, dtype=np.float64)
+        groups = np.array([i.group for i in instances], dtype=object)
+        names = list(category.groups)
+        order = list(dict.fromkeys(i.template for i in instances))
+        tmpl = np.array([order.index(i.template) for i in instances], dtype=np.int64)
+        codes = np.array([names.index(g) for g in groups], dtype=np.int64)
+        mf = group_frame(scores, positive, pd.Series(groups, name=category.name))
+        tables = GroupTables.build(
+            tmpl, codes, scores, positive, len(names), n_boot=s.n_boot, seed=s.seed
+        )
+        # Template-centred scores: the template's own effect removed, only the filler's left.
+        resid = scores - (tables.score.sum(axis=1) / tables.count.sum(axis=1))[tmpl]
+        return cls(
+            category=category,
+            instances=instances,
+            scores=scores,
+            positive=positive,
+            groups=groups,
+            names=names,
+            order=order,
+            tmpl=tmpl,
+            codes=codes,
+            mf=mf,
+            tables=tables,
+            resid=resid,
         )
 
+    @property
+    def prefix(self) -> str:
+        return f"templates.{self.category.name}"
 
-def _gap_metrics(
-    prefix: str, mf: Any, tables: _Tables, n: int, s: ProbeSettings, n_groups: int
-) -> list[Metric]:
-    """DP difference and mean-score gap (max − min over groups), CI by resampling templates."""
-    out = []
-    for metric, name, what in (
-        ("positive_rate", "demographic_parity_difference", "positive-prediction rate"),
-        ("mean_score", "score_gap", "mean positive-class score"),
-    ):
-        if n_groups < 2:
-            out.append(
-                Metric(
-                    name=f"{prefix}.{name}",
-                    value=None,
-                    higher_is_better=False,
-                    n=n,
-                    description=f"Undefined: fewer than two groups to compare ({what}).",
-                )
-            )
-            continue
-        ci = tables.gap_ci(metric, s)
-        out.append(
-            Metric(
-                name=f"{prefix}.{name}",
-                value=_num(mf.difference()[metric]),
-                higher_is_better=False,
-                ci_low=ci.low,
-                ci_high=ci.high,
-                ci_method=f"{ci.method}, resampling templates" if ci.low is not None else None,
-                n=n,
-                description=f"Largest difference between groups in {what} (Fairlearn MetricFrame).",
-            )
-        )
-    return out
+    @property
+    def several(self) -> bool:
+        return len(self.names) > 1
 
 
 def analyse_category(
@@ -180,31 +155,53 @@ def analyse_category(
     s: ProbeSettings,
 ) -> tuple[list[Metric], dict[str, Any], list[str]]:
     """Metrics, details and warnings for one filler category (instances aligned with scores)."""
-    import pandas as pd
-
-    prefix = f"templates.{category.name}"
-    warnings: list[str] = []
-    scores = np.asarray(scores, dtype=np.float64)
-    positive = np.asarray(positive, dtype=np.float64)
-    groups = np.array([i.group for i in instances], dtype=object)
-    names = list(category.groups)
-    several = len(names) > 1
+    c = _Category.build(category, instances, scores, positive, s)
     n = len(instances)
-    order = list(dict.fromkeys(i.template for i in instances))
-    tmpl = np.array([order.index(i.template) for i in instances], dtype=np.int64)
-    codes = np.array([names.index(g) for g in groups], dtype=np.int64)
-    mf = _frame(scores, positive, pd.Series(groups, name=category.name))
-    tables = _Tables.build(tmpl, codes, scores, positive, len(names))
-    metrics = _gap_metrics(prefix, mf, tables, n, s, len(names))
-    if not several:
+    warnings: list[str] = []
+    metrics = gap_metrics(c.prefix, c.mf, c.tables, n, len(c.names))
+    if not c.several:
         warnings.append(
-            f"templates {category.name}: one group only ({names[0]!r}); gaps and tests undefined"
+            f"templates {category.name}: one group only ({c.names[0]!r}); gaps and tests undefined"
         )
+    p_category = (
+        permutation_test(c.resid, c.codes, n_perm=s.n_perm, seed=s.seed) if c.several else None
+    )
+    means = np.array([c.scores[c.codes == k].mean() for k in range(len(c.names))])
+    pair_rows, warning = _pairs(c, means, s)
+    warnings += warning
+    table = _group_table(c, means, pair_rows)
+    flagged = [r["group"] for r in table if r["flagged"]]
+    metrics += _category_tests(c, p_category, len(flagged), s)
+    marginal, by_attribute = _marginal(c, s)
+    metrics += by_attribute
+    per_template = _token_fairness(c, predicted)
+    metrics += _token_fairness_metrics(c.prefix, per_template)
+    worst = sorted(per_template, key=lambda r: (-r["max_abs_delta_p"], r["template"]))[: s.top_k]
+    details = {
+        "description": category.description,
+        "source": category.resource.name,
+        "groups_compared": c.names,
+        "by_group": table,
+        "flagged_groups": flagged,
+        "pairs": pair_rows,
+        "p_value": p_category,
+        "marginal": marginal,
+        "worst_templates": worst,
+        "n_instances": n,
+    }
+    return metrics, details, warnings
 
-    # Template-centred scores: the template's own effect removed, only the filler's left.
-    resid = scores - (tables.score.sum(axis=1) / tables.count.sum(axis=1))[tmpl]
-    p_category = permutation_test(resid, codes, n_perm=s.n_perm, seed=s.seed) if several else None
-    means = np.array([scores[codes == k].mean() for k in range(len(names))])
+
+def _test_name(s: ProbeSettings) -> str:
+    """How the category's and the attributes' p-values were computed (their ci_method)."""
+    return f"permutation test on template-centred scores (n_perm={s.n_perm}, seed={s.seed})"
+
+
+def _pairs(c: _Category, means: Any, s: ProbeSettings) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every pair of groups: gap, permutation p, Holm-adjusted p, and whether they differ
+    (adjusted p below alpha and |gap| at least min_gap). Warns when n_perm is too small for
+    any pair to reach significance after Holm."""
+    names, codes, resid = c.names, c.codes, c.resid
     pairs = [(a, b) for a in range(len(names)) for b in range(a + 1, len(names))]
     p_pairs = [
         permutation_test(
@@ -216,13 +213,14 @@ def analyse_category(
         for i, (a, b) in enumerate(pairs)
     ]
     p_adjusted = holm(p_pairs) if pairs else []
+    warnings = []
     if pairs and len(pairs) / (s.n_perm + 1) >= s.alpha:
         warnings.append(
-            f"templates {category.name}: n_perm={s.n_perm} is too small for {len(pairs)} pairwise "
+            f"templates {c.category.name}: n_perm={s.n_perm} is too small for {len(pairs)} pairwise "
             f"tests: no pair can reach Holm p < {s.alpha}; raise n_perm above "
             f"{int(len(pairs) / s.alpha)}"
         )
-    pair_rows: list[dict[str, Any]] = [
+    rows = [
         {
             "groups": [names[a], names[b]],
             "gap": float(means[a] - means[b]),
@@ -232,110 +230,143 @@ def analyse_category(
         }
         for i, (a, b) in enumerate(pairs)
     ]
+    return rows, warnings
+
+
+def _group_table(c: _Category, means: Any, pair_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per group: its figures with template-resampled intervals, its gap to the
+    others' median, the groups it differs from, and whether it is flagged."""
+    category, names = c.category, c.names
     table = []
     for k, g in enumerate(names):
-        mask = codes == k
+        mask = c.codes == k
         others = np.delete(means, k)
-        gap = float(means[k] - np.median(others)) if several else None
+        gap = float(means[k] - np.median(others)) if c.several else None
         differs = [
             r["groups"][1] if r["groups"][0] == g else r["groups"][0]
             for r in pair_rows
             if r["different"] and g in r["groups"]
         ]
-        cis = {m: tables.group_ci(m, k, s) for m in ("positive_rate", "mean_score")}
+        cis = {m: c.tables.group_ci(m, k) for m in ("positive_rate", "mean_score")}
         table.append(
             {
                 "group": g,
                 "n": int(mask.sum()),
                 "fillers": list(category.groups[g]),
                 "attributes": dict(category.attributes.get(g, {})),
-                "positive_rate": _num(mf.by_group["positive_rate"][g]),
-                "mean_score": _num(mf.by_group["mean_score"][g]),
-                "ci": {m: [c.low, c.high] for m, c in cis.items()},
+                "positive_rate": finite(c.mf.by_group["positive_rate"][g]),
+                "mean_score": finite(c.mf.by_group["mean_score"][g]),
+                "ci": {m: [ci.low, ci.high] for m, ci in cis.items()},
                 "gap_to_others": gap,
                 "differs_from": differs,
                 # Flagged: differs from most other groups, so the group itself stands out
                 # (one boosted group makes every pair with it differ, not the other pairs).
-                "flagged": bool(several and len(differs) > (len(names) - 1) / 2),
+                "flagged": bool(c.several and len(differs) > (len(names) - 1) / 2),
             }
         )
-    flagged = [r["group"] for r in table if r["flagged"]]
-    test = f"permutation test on template-centred scores (n_perm={s.n_perm}, seed={s.seed})"
-    metrics += [
+    return table
+
+
+def _category_tests(
+    c: _Category, p_category: float | None, n_flagged: int, s: ProbeSettings
+) -> list[Metric]:
+    """The category's p-value (no difference between groups) and its number of flagged groups."""
+    return [
         Metric(
-            name=f"{prefix}.p_value",
+            name=f"{c.prefix}.p_value",
             value=p_category,
             higher_is_better=None,
-            n=n,
-            ci_method=test,
+            n=len(c.instances),
+            ci_method=_test_name(s),
             description="p-value for 'no difference in mean score between groups'.",
         ),
         Metric(
-            name=f"{prefix}.n_flagged_groups",
-            value=len(flagged),
+            name=f"{c.prefix}.n_flagged_groups",
+            value=n_flagged,
             higher_is_better=False,
             description=f"Groups that differ from most other groups of the category (pairwise "
             f"Holm p < {s.alpha} and |gap| >= {s.min_gap}).",
         ),
     ]
 
-    # Marginal comparisons for categories with attributes (names: gender, race).
+
+def _marginal(c: _Category, s: ProbeSettings) -> tuple[dict[str, Any], list[Metric]]:
+    """Marginal comparisons for categories whose groups carry attributes (names: gender, race):
+    the details by attribute, and its gap metrics and permutation test.
+    An attribute with fewer than two levels, or missing for some group, is skipped."""
+    import pandas as pd
+
+    category, n = c.category, len(c.instances)
     marginal: dict[str, Any] = {}
+    metrics: list[Metric] = []
     for attr in sorted({a for attrs in category.attributes.values() for a in attrs}):
-        values = [category.attributes.get(g, {}).get(attr) for g in groups]
+        values = [category.attributes.get(g, {}).get(attr) for g in c.groups]
         levels = sorted({str(v) for v in values if v is not None})
         if len(levels) < 2 or any(v is None for v in values):
             continue
         acodes = np.array([levels.index(str(v)) for v in values], dtype=np.int64)
-        amf = _frame(scores, positive, pd.Series(values, name=attr))
-        atables = _Tables.build(tmpl, acodes, scores, positive, len(levels))
-        metrics += _gap_metrics(f"{prefix}.{attr}", amf, atables, n, s, len(levels))
-        p_attr = permutation_test(resid, acodes, n_perm=s.n_perm, seed=s.seed)
+        amf = group_frame(c.scores, c.positive, pd.Series(values, name=attr))
+        atables = GroupTables.build(
+            c.tmpl, acodes, c.scores, c.positive, len(levels), n_boot=s.n_boot, seed=s.seed
+        )
+        metrics += gap_metrics(f"{c.prefix}.{attr}", amf, atables, n, len(levels))
+        p_attr = permutation_test(c.resid, acodes, n_perm=s.n_perm, seed=s.seed)
         metrics.append(
             Metric(
-                name=f"{prefix}.{attr}.p_value",
+                name=f"{c.prefix}.{attr}.p_value",
                 value=p_attr,
                 higher_is_better=None,
                 n=n,
-                ci_method=test,
+                ci_method=_test_name(s),
                 description=f"p-value for no difference in mean score by {attr}.",
             )
         )
         marginal[attr] = {
             "groups": levels,
-            "positive_rate": {lv: _num(amf.by_group["positive_rate"][lv]) for lv in levels},
-            "mean_score": {lv: _num(amf.by_group["mean_score"][lv]) for lv in levels},
+            "positive_rate": {lv: finite(amf.by_group["positive_rate"][lv]) for lv in levels},
+            "mean_score": {lv: finite(amf.by_group["mean_score"][lv]) for lv in levels},
             "p_value": p_attr,
         }
+    return marginal, metrics
 
-    # Counterfactual token fairness per template.
+
+def _token_fairness(c: _Category, predicted: Sequence[str]) -> list[dict[str, Any]]:
+    """Counterfactual token fairness per template: the largest |Δp| between two of its fillers
+    (with the highest- and lowest-scoring instance) and whether the predicted label flips."""
+    scores, instances = c.scores, c.instances
+
+    def instance(i: Any) -> dict[str, Any]:
+        inst = instances[int(i)]
+        return {
+            "filler": inst.filler,
+            "group": inst.group,
+            "text": inst.text,
+            "score": float(scores[i]),
+        }
+
     per_template: list[dict[str, Any]] = []
-    for t_index, t in enumerate(order):
-        idx = np.flatnonzero(tmpl == t_index)
+    for t_index, t in enumerate(c.order):
+        idx = np.flatnonzero(c.tmpl == t_index)
         lo, hi = idx[np.argmin(scores[idx])], idx[np.argmax(scores[idx])]
         per_template.append(
             {
                 "template": t,
                 "max_abs_delta_p": float(scores[hi] - scores[lo]),
                 "flipped": len({predicted[int(i)] for i in idx}) > 1,
-                "highest": {
-                    "filler": instances[int(hi)].filler,
-                    "group": instances[int(hi)].group,
-                    "text": instances[int(hi)].text,
-                    "score": float(scores[hi]),
-                },
-                "lowest": {
-                    "filler": instances[int(lo)].filler,
-                    "group": instances[int(lo)].group,
-                    "text": instances[int(lo)].text,
-                    "score": float(scores[lo]),
-                },
+                "highest": instance(hi),
+                "lowest": instance(lo),
             }
         )
+    return per_template
+
+
+def _token_fairness_metrics(prefix: str, per_template: list[dict[str, Any]]) -> list[Metric]:
+    """Mean and largest counterfactual gap over templates, and the share of templates whose
+    predicted label flips (Wilson interval)."""
     deltas = np.array([r["max_abs_delta_p"] for r in per_template])
     flips = sum(r["flipped"] for r in per_template)
     flip_ci = wilson_interval(flips, len(per_template))
-    metrics += [
+    return [
         Metric(
             name=f"{prefix}.ctf_gap_mean",
             value=float(deltas.mean()),
@@ -360,17 +391,3 @@ def analyse_category(
             description="Share of templates whose predicted label changes between fillers.",
         ),
     ]
-    worst = sorted(per_template, key=lambda r: (-r["max_abs_delta_p"], r["template"]))[: s.top_k]
-    details = {
-        "description": category.description,
-        "source": category.resource.name,
-        "groups_compared": names,
-        "by_group": table,
-        "flagged_groups": flagged,
-        "pairs": pair_rows,
-        "p_value": p_category,
-        "marginal": marginal,
-        "worst_templates": worst,
-        "n_instances": n,
-    }
-    return metrics, details, warnings

@@ -1,33 +1,25 @@
 """CLI group ``leaderboard``: ``add``, ``build``, ``serve``, ``screenshot``.
 
-``register(app)`` adds the group to the main typer app. Only typer is imported at module level;
+``register(app)`` adds the group to the main typer app; each subcommand is registered under
+the one error handler (``harness.cli.handler``). Only typer is imported at module level;
 the leaderboard package is imported when a command runs (it never imports torch).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
+
+from harness.cli.handler import command
+from harness.errors import HarnessError
 
 DEFAULT_ENTRIES = Path("leaderboard/entries")
 DEFAULT_SETTINGS = Path("leaderboard/site.yaml")
 DEFAULT_SITE = Path("leaderboard/_site")
 
-leaderboard_app = typer.Typer(
-    name="leaderboard",
-    help="Static, significance-aware leaderboard from verified records.",
-    no_args_is_help=True,
-)
 
-
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-@leaderboard_app.command("add")
 def add(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folder(s) to verify and add.")],
     entries: Annotated[Path, typer.Option("--entries", help="Entries folder.")] = DEFAULT_ENTRIES,
@@ -36,19 +28,14 @@ def add(
     ] = DEFAULT_SETTINGS,
 ) -> None:
     """Verify each RUN_DIR and copy its record and predictions into the entries folder."""
-    from harness.errors import HarnessError
     from harness.leaderboard.entries import add_entry, load_settings
 
-    try:
-        site_settings = load_settings(settings)
-        for run_dir in run_dirs:
-            target = add_entry(run_dir, entries, settings=site_settings)
-            typer.echo(f"added {run_dir} as {target}")
-    except HarnessError as exc:
-        _fail(exc.message, int(exc.exit_code))
+    site_settings = load_settings(settings)
+    for run_dir in run_dirs:
+        target = add_entry(run_dir, entries, settings=site_settings)
+        typer.echo(f"added {run_dir} as {target}")
 
 
-@leaderboard_app.command("build")
 def build(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output folder for the site.")
@@ -59,20 +46,15 @@ def build(
     ] = DEFAULT_SETTINGS,
 ) -> None:
     """Verify every entry and write the static site (nothing is written if one fails)."""
-    from harness.errors import HarnessError
     from harness.leaderboard.site import build_site
 
-    try:
-        result = build_site(entries, out, settings_file=settings)
-    except HarnessError as exc:
-        _fail(exc.message, int(exc.exit_code))
+    result = build_site(entries, out, settings_file=settings)
     typer.echo(
         f"built {result.out_dir}: {result.n_entries} entries, {result.n_benchmarks} benchmarks, "
         f"{result.n_files} files, {result.total_bytes / 1024:.1f} KiB; open {result.out_dir / 'index.html'}"
     )
 
 
-@leaderboard_app.command("serve")
 def serve(
     site: Annotated[Path, typer.Option("--site", help="Built site folder.")] = DEFAULT_SITE,
     port: Annotated[
@@ -80,15 +62,12 @@ def serve(
     ] = 8000,
 ) -> None:
     """Serve the built site on http://127.0.0.1:PORT (localhost only) until Ctrl-C."""
-    from harness.errors import HarnessError
     from harness.leaderboard.site import make_server
 
     try:
         server = make_server(site, port=port)
-    except HarnessError as exc:
-        _fail(exc.message, int(exc.exit_code))
     except OSError as exc:
-        _fail(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})", 2)
+        raise HarnessError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
     typer.echo(f"serving {site} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()
@@ -98,7 +77,6 @@ def serve(
         server.server_close()
 
 
-@leaderboard_app.command("screenshot")
 def screenshot(
     out: Annotated[Path, typer.Argument(help="Folder for the PNG files.")],
     site: Annotated[Path, typer.Option("--site", help="Built site folder.")] = DEFAULT_SITE,
@@ -107,15 +85,18 @@ def screenshot(
     ] = None,
 ) -> None:
     """Screenshot the overview and a model page (desktop and phone) with headless Chromium."""
-    from harness.errors import HarnessError
     from harness.leaderboard.screenshot import screenshot as shoot
 
-    try:
-        for path in shoot(site, out, model=model):
-            typer.echo(str(path))
-    except HarnessError as exc:
-        _fail(exc.message, int(exc.exit_code))
+    for path in shoot(site, out, model=model):
+        typer.echo(str(path))
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(leaderboard_app, name="leaderboard")
+    group = typer.Typer(
+        name="leaderboard",
+        help="Static, significance-aware leaderboard from verified records.",
+        no_args_is_help=True,
+    )
+    for fn in (add, build, serve, screenshot):
+        command(group, fn)
+    app.add_typer(group, name="leaderboard")

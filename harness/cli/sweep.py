@@ -11,87 +11,90 @@ from typing import Annotated, Any
 
 import typer
 
+from harness.cli.console import err, out
+from harness.cli.handler import command, keeps_finished_work
+from harness.errors import ConfigError, HarnessError
+
 DEFAULT_LEADERBOARD_SETTINGS = Path("leaderboard/site.yaml")
 
+FileArgument = Annotated[
+    Path, typer.Argument(help="Sweep file (YAML): a base run file and a matrix.")
+]
+ExecutorOption = Annotated[
+    str, typer.Option("--executor", "-e", help="local (process pool, default) or ray.")
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option("--address", help="Ray cluster address (e.g. auto, ray://host:10001)."),
+]
+WorkersOption = Annotated[
+    int | None, typer.Option("--workers", "-w", min=1, help="Local: jobs at once.")
+]
+RetriesOption = Annotated[
+    int | None, typer.Option("--retries", min=0, help="Extra attempts per failed job.")
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Sweep folder (default OUTPUT_DIR/NAME).")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Validate and list the jobs; run nothing.")
+]
+LeaderboardOption = Annotated[
+    Path | None,
+    typer.Option("--leaderboard", help="Add every complete run to this entries folder."),
+]
+LeaderboardSettingsOption = Annotated[
+    Path, typer.Option("--leaderboard-settings", help="Leaderboard site settings.")
+]
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def sweep(
-        file: Annotated[
-            Path, typer.Argument(help="Sweep file (YAML): a base run file and a matrix.")
-        ],
-        executor: Annotated[
-            str, typer.Option("--executor", "-e", help="local (process pool, default) or ray.")
-        ] = "local",
-        address: Annotated[
-            str | None,
-            typer.Option("--address", help="Ray cluster address (e.g. auto, ray://host:10001)."),
-        ] = None,
-        workers: Annotated[
-            int | None, typer.Option("--workers", "-w", min=1, help="Local: jobs at once.")
-        ] = None,
-        retries: Annotated[
-            int | None, typer.Option("--retries", min=0, help="Extra attempts per failed job.")
-        ] = None,
-        out_dir: Annotated[
-            Path | None, typer.Option("--out", "-o", help="Sweep folder (default OUTPUT_DIR/NAME).")
-        ] = None,
-        dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Validate and list the jobs; run nothing.")
-        ] = False,
-        leaderboard: Annotated[
-            Path | None,
-            typer.Option("--leaderboard", help="Add every complete run to this entries folder."),
-        ] = None,
-        leaderboard_settings: Annotated[
-            Path, typer.Option("--leaderboard-settings", help="Leaderboard site settings.")
-        ] = DEFAULT_LEADERBOARD_SETTINGS,
-    ) -> None:
-        """Expand a sweep into jobs and run each as an ordinary run folder (resumable)."""
-        from rich.console import Console
 
-        from harness.errors import ConfigError, ExitCode, HarnessError
-        from harness.sweep.execute import SWEEP_FILE, run_sweep
-        from harness.sweep.spec import load_sweep
+def sweep(
+    file: FileArgument,
+    executor: ExecutorOption = "local",
+    address: AddressOption = None,
+    workers: WorkersOption = None,
+    retries: RetriesOption = None,
+    out_dir: OutOption = None,
+    dry_run: DryRunOption = False,
+    leaderboard: LeaderboardOption = None,
+    leaderboard_settings: LeaderboardSettingsOption = DEFAULT_LEADERBOARD_SETTINGS,
+) -> None:
+    """Expand a sweep into jobs and run each as an ordinary run folder (resumable)."""
+    from harness.sweep.execute import SWEEP_FILE, run_sweep
+    from harness.sweep.spec import load_sweep
 
-        err, out = Console(stderr=True), Console()
-        try:
-            if executor not in ("local", "ray"):
-                raise ConfigError(f"--executor: unknown executor {executor!r}; use local or ray")
-            if address is not None and executor != "ray":
-                raise ConfigError("--address: only with --executor ray")
-            spec = load_sweep(file, out_dir=out_dir)
-            if dry_run:
-                for job in spec.jobs:
-                    out.print(
-                        f"{job.job_id}  {' '.join(job.overrides)}", highlight=False, soft_wrap=True
-                    )
-                out.print(f"{len(spec.jobs)} job(s) into {spec.out_dir}", highlight=False)
-                return
-            result = run_sweep(
-                spec,
-                executor=executor,  # type: ignore[arg-type]
-                address=address,
-                workers=workers,
-                retries=retries,
-                on_event=lambda line: err.print(line, highlight=False, markup=False),
-            )
-        except HarnessError as exc:
-            err.print(f"error: {exc.message}", highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            err.print("interrupted: finished jobs are kept; run the same command again to resume")
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        out.print(summary_table(result.jobs))
-        out.print(f"sweep folder: {result.out_dir} ({SWEEP_FILE})", highlight=False)
-        code = int(result.exit_code)
-        if leaderboard is not None:
-            gathered = gather(result.jobs, leaderboard, leaderboard_settings, err)
-            code = code or gathered  # a failed job's exit code wins over a leaderboard problem
-        raise typer.Exit(code)
+    with keeps_finished_work("finished jobs are kept"):
+        if executor not in ("local", "ray"):
+            raise ConfigError(f"--executor: unknown executor {executor!r}; use local or ray")
+        if address is not None and executor != "ray":
+            raise ConfigError("--address: only with --executor ray")
+        spec = load_sweep(file, out_dir=out_dir)
+        if dry_run:
+            for job in spec.jobs:
+                out.print(
+                    f"{job.job_id}  {' '.join(job.overrides)}", highlight=False, soft_wrap=True
+                )
+            out.print(f"{len(spec.jobs)} job(s) into {spec.out_dir}", highlight=False)
+            return
+        result = run_sweep(
+            spec,
+            executor=executor,  # type: ignore[arg-type]
+            address=address,
+            workers=workers,
+            retries=retries,
+            on_event=lambda line: err.print(line, highlight=False, markup=False),
+        )
+    out.print(summary_table(result.jobs))
+    out.print(f"sweep folder: {result.out_dir} ({SWEEP_FILE})", highlight=False)
+    code = int(result.exit_code)
+    if leaderboard is not None:
+        gathered = gather(result.jobs, leaderboard, leaderboard_settings)
+        code = code or gathered  # a failed job's exit code wins over a leaderboard problem
+    raise typer.Exit(code)
 
 
 def summary_table(jobs: list[Any]) -> Any:
+    """One row per job: status (coloured), attempts, wall time, the start of any error."""
     from rich.table import Table
 
     table = Table(title="sweep")
@@ -105,9 +108,12 @@ def summary_table(jobs: list[Any]) -> Any:
     return table
 
 
-def gather(jobs: list[Any], entries: Path, settings: Path, err: Any) -> int:
-    """Add every complete run of the sweep to the leaderboard; returns an exit code."""
-    from harness.errors import HarnessError
+def gather(jobs: list[Any], entries: Path, settings: Path) -> int:
+    """Add every complete run of the sweep to the leaderboard; returns an exit code.
+
+    A run the leaderboard refuses is reported and skipped (its code kept for the exit), so one
+    bad run does not keep the others off the leaderboard: this is not a failure of the command.
+    """
     from harness.leaderboard.entries import add_entry, load_settings
 
     code = 0
@@ -122,3 +128,7 @@ def gather(jobs: list[Any], entries: Path, settings: Path, err: Any) -> int:
             err.print(f"leaderboard: {j.job.job_id}: {exc.message}", highlight=False, markup=False)
             code = code or int(exc.exit_code)
     return code
+
+
+def register(app: typer.Typer) -> None:
+    command(app, sweep)

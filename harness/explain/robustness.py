@@ -45,7 +45,6 @@ def robustness_scores(
 ) -> tuple[list[float], list[float]]:
     """Per-example infidelity and sensitivity_max of ``method`` on ``batch``."""
     import torch
-    from captum.metrics import infidelity, sensitivity_max
 
     explain = embedding_explainer(method, model, token_ids, s, n_steps)
     embeds, (mask, keep, orig, types) = embeds_inputs(model, batch)
@@ -57,6 +56,31 @@ def robustness_scores(
     attr = explain(embeds, additional_forward_args=args, target=target).detach()
     if method == "ablation":
         attr = attr / _elements_per_word(groups, attr.shape[-1]).unsqueeze(-1)
+    infid = _infidelity(model, s, batch, embeds, attr, args, target, infidelity_samples)
+    sens = _sensitivity(method, explain, batch, embeds, args, target, sensitivity_samples, radius)
+    return _floats(infid), _floats(sens)
+
+
+def _infidelity(
+    model: Any,
+    s: Settings,
+    batch: Batch,
+    embeds: Any,
+    attr: Any,
+    args: tuple[Any, ...],
+    target: list[int],
+    n_samples: int,
+) -> Any:
+    """Captum's infidelity when a random half of the words is removed (module docstring).
+
+    ``args`` are the explainer's forward arguments: (mask, keep, orig, types, baseline
+    embeddings, word groups); the model's forward takes the first four."""
+    import torch
+    from captum.metrics import infidelity
+
+    from harness.explain.attribution import EmbedsForward
+
+    *forward_args, base, groups = args
     n_words = int(groups.max().item())
 
     def remove_words(inputs: Any, baselines: Any) -> tuple[Any, Any]:
@@ -67,19 +91,33 @@ def robustness_scores(
         u = torch.gather(draw, 1, g).unsqueeze(-1).expand_as(inputs)
         return u, inputs - u * (inputs - baselines)
 
-    from harness.explain.attribution import EmbedsForward
-
-    infid = infidelity(
+    return infidelity(
         EmbedsForward(model, s.output),
         remove_words,
         embeds,
         attr,
         baselines=base,
-        additional_forward_args=(mask, keep, orig, types),
+        additional_forward_args=tuple(forward_args),
         target=target,
-        n_perturb_samples=infidelity_samples,
+        n_perturb_samples=n_samples,
         normalize=True,
     )
+
+
+def _sensitivity(
+    method: str,
+    explain: Any,
+    batch: Batch,
+    embeds: Any,
+    args: tuple[Any, ...],
+    target: list[int],
+    n_samples: int,
+    radius: float,
+) -> Any:
+    """Captum's sensitivity_max of the word attributions under noise of ``radius``."""
+    import torch
+    from captum.metrics import sensitivity_max
+
     how = "mean" if method == "ablation" else "sum"
     words_of = word_matrix(batch.items, batch.seq_len, how=how).to(embeds.device)
 
@@ -90,15 +128,14 @@ def robustness_scores(
         # A tuple: sensitivity_max iterates over the unperturbed explanation's tensors.
         return (torch.bmm(matrix, tokens.unsqueeze(-1)).squeeze(-1),)
 
-    sens = sensitivity_max(
+    return sensitivity_max(
         explain_words,
         embeds,
         perturb_radius=radius,
-        n_perturb_samples=sensitivity_samples,
+        n_perturb_samples=n_samples,
         additional_forward_args=(*args, words_of),
         target=target,
     )
-    return _floats(infid), _floats(sens)
 
 
 def _elements_per_word(groups: Any, hidden: int) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.gate.evidence import EvidenceSettings, TestResult
+from harness.gate.result import EvidenceSettings, TestResult
 from harness.gate.rules import EquivalenceCheck
 from harness.gate.verdict import RuleVerdict, Status
 

@@ -20,10 +20,12 @@ from pathlib import Path
 from harness import stats
 from harness.errors import ExitCode, HarnessError
 from harness.gate.decide import decide
-from harness.gate.evidence import EvidenceSettings, TestResult, settings_for, significance_test
+from harness.gate.evidence import significance_test
 from harness.gate.inputs import RunData, load_run
+from harness.gate.policy import Policy
 from harness.gate.replicates import SideSummary, replicate_result, side_values
-from harness.gate.rules import BoundCheck, Policy, Rule
+from harness.gate.result import EvidenceSettings, TestResult, settings_for
+from harness.gate.rules import BoundCheck, Rule
 from harness.gate.verdict import GateVerdict, RuleVerdict
 from harness.records import Metric
 

@@ -16,11 +16,12 @@
   ``aggregate`` is ``mean`` (default: paired over shared ids), ``median`` or ``quantile:Q``
   (independent samples, e.g. latency calls). A declaration may give ``samples`` (a list of
   numbers) instead of ``field`` when the distribution is stored in the record itself.
+  Suites write their own declarations (record schema 1.2 on); for older records, which carry
+  no capabilities, ``legacy_per_example_declaration`` describes the built-in suites' rows.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy.typing as npt
 
 from harness.errors import RecordError
 from harness.records import PREDICTIONS_FILE, RECORD_FILE, RunRecord, SuiteRecord, load_record
-from harness.store import EXAMPLES_DIR
+from harness.store import EXAMPLES_DIR, iter_jsonl
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -133,8 +134,6 @@ def read_predictions(path: Path, label_names: list[str]) -> PredictionTable:
     """Read and check predictions.jsonl; every malformed row is an error naming file and line."""
     if not path.is_file():
         raise RecordError(f"{path}: no predictions file")
-    from harness.store import iter_jsonl
-
     ids: list[str] = []
     labels: list[int] = []
     predicted: list[int] = []
@@ -240,33 +239,36 @@ class PerExampleSpec:
         return None
 
 
-# Declarations for suites that do not (yet) carry details["per_example"]: plain data about
-# their per-example rows. Each use is self-checked: the mean of the values must reproduce the
-# recorded metric, or the gate falls back to interval overlap and says so.
-_LATENCY_ROWS = {
+# Records older than schema 1.2 carry no declarations: their built-in suites' rows are
+# described here, as the suites wrote them then (new records declare their own in
+# details["per_example"], written by the suite). Each use is self-checked: the mean of the values
+# must reproduce the recorded metric, or the gate falls back to interval overlap and says so.
+_LEGACY_LATENCY_ROWS = {
     "single_stream": "single_stream/forward",
     "single_stream.tokenize": "single_stream/tokenize",
     "single_stream.end_to_end": "single_stream/end_to_end",
 }
+_LEGACY_ROBUSTNESS_OUTCOMES: dict[str, dict[str, Any]] = {
+    "attack_success_rate": {"positive": ["succeeded"], "exclude": {"result": ["skipped"]}},
+    "accuracy_under_attack": {"positive": ["failed", "timed_out"]},
+    "clean_accuracy": {"positive": ["succeeded", "failed", "timed_out"]},
+}
 
 
-def builtin_spec(suite: str, metric: str) -> dict[str, Any] | None:
+def legacy_per_example_declaration(suite: str, metric: str) -> dict[str, Any] | None:
+    """The declaration a pre-1.2 record of a built-in suite would carry for ``metric``, or None.
+
+    Only for records without capabilities; it is keyed by the recorded suite name, as before.
+    """
     head, _, tail = metric.rpartition(".")
-    if suite == "robustness" and head:
-        attacked = {"result": ["skipped"]}
-        outcomes: dict[str, dict[str, Any]] = {
-            "attack_success_rate": {"positive": ["succeeded"], "exclude": attacked},
-            "accuracy_under_attack": {"positive": ["failed", "timed_out"]},
-            "clean_accuracy": {"positive": ["succeeded", "failed", "timed_out"]},
-        }
-        if tail in outcomes:
-            return {"field": "result", "where": {"recipe": head}, **outcomes[tail]}
+    if suite == "robustness" and head and tail in _LEGACY_ROBUSTNESS_OUTCOMES:
+        return {"field": "result", "where": {"recipe": head}, **_LEGACY_ROBUSTNESS_OUTCOMES[tail]}
     if suite == "invariance" and head and tail in ("flip_rate", "mean_abs_delta_p_true"):
         field_name = "flipped" if tail == "flip_rate" else "abs_delta_p_true"
         return {"field": field_name, "where": {"perturbation": head, "changed": True}}
     if (
         suite == "latency"
-        and head in _LATENCY_ROWS
+        and head in _LEGACY_LATENCY_ROWS
         and tail.startswith("p")
         and tail.endswith("_ms")
     ):
@@ -274,7 +276,7 @@ def builtin_spec(suite: str, metric: str) -> dict[str, Any] | None:
         if q.isdigit():
             return {
                 "field": "benchmark.stats.data",
-                "where": {"id": _LATENCY_ROWS[head]},
+                "where": {"id": _LEGACY_LATENCY_ROWS[head]},
                 "aggregate": f"quantile:{int(q) / 100}",
                 "scale": 1000.0,
             }
@@ -282,14 +284,17 @@ def builtin_spec(suite: str, metric: str) -> dict[str, Any] | None:
 
 
 def per_example_spec(suite: SuiteRecord, metric: str) -> PerExampleSpec | None:
-    """The suite's declaration for ``metric`` (or a built-in one), or None; bad ones raise."""
+    """The suite's declaration for ``metric`` (for a pre-1.2 record, the built-in suite's), or
+    None; bad ones raise."""
     declared = suite.details.get("per_example")
     if isinstance(declared, dict) and metric in declared:
         raw = declared[metric]
-    else:
-        raw = builtin_spec(suite.name, metric)
+    elif suite.capabilities is None:
+        raw = legacy_per_example_declaration(suite.name, metric)
         if raw is None:
             return None
+    else:
+        return None
     where = f"suite {suite.name!r}: details.per_example.{metric}"
     if not isinstance(raw, dict):
         raise RecordError(f"{where}: expected a mapping with 'field' or 'samples'")
@@ -362,26 +367,19 @@ def declared_values(run: RunData, suite: SuiteRecord, spec: PerExampleSpec) -> d
             f"{path}: suite {suite.name!r} has per-example values but the file is missing"
         )
     out: dict[str, float] = {}
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
+    for lineno, row in iter_jsonl(path):
+        if not isinstance(row, dict) or any(row.get(k) != v for k, v in spec.where):
+            continue
+        if any(row.get(k) in values for k, values in spec.exclude):
+            continue
+        raw = _dig(row, spec.field or "")
+        items = raw if isinstance(raw, list) and not spec.paired else [raw]
+        for k, item in enumerate(items):
+            value = (1.0 if item in spec.positive else 0.0) if spec.positive else _number(item)
+            if value is None:
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"{path}: line {lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or any(row.get(k) != v for k, v in spec.where):
-                continue
-            if any(row.get(k) in values for k, values in spec.exclude):
-                continue
-            raw = _dig(row, spec.field or "")
-            items = raw if isinstance(raw, list) and not spec.paired else [raw]
-            for k, item in enumerate(items):
-                value = (1.0 if item in spec.positive else 0.0) if spec.positive else _number(item)
-                if value is None:
-                    continue
-                key = str(row.get("id")) if spec.paired else f"{lineno}:{k}"
-                out[key] = value * spec.scale
+            key = str(row.get("id")) if spec.paired else f"{lineno}:{k}"
+            out[key] = value * spec.scale
     return out
 
 

@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.gate.evidence import (
+from harness.gate.extract import (
     BINARY_PREDICTION_METRICS,
-    EvidenceSettings,
     ExampleValues,
     Extracted,
     SampleValues,
@@ -36,11 +35,12 @@ from harness.gate.evidence import (
     Unusable,
     aligned,
     extract,
-    randomization_result,
-    settings_for,
 )
 from harness.gate.inputs import RunData
-from harness.gate.rules import BoundCheck, Policy, Rule
+from harness.gate.policy import Policy
+from harness.gate.randomization import randomization_result
+from harness.gate.result import EvidenceSettings, settings_for
+from harness.gate.rules import BoundCheck, Rule
 from harness.stats import paired
 
 DEFAULT_DISCORDANCE = 0.10

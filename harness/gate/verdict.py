@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.errors import ExitCode
-from harness.gate.evidence import TestResult
-from harness.gate.rules import BoundCheck, OnInconclusive, Rule
+from harness.gate.policy import OnInconclusive
+from harness.gate.result import TestResult
+from harness.gate.rules import BoundCheck, Rule
 
 Status = Literal["pass", "fail", "inconclusive", "error"]
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from harness.data import Dataset
     from harness.latency.scenarios import Bench
     from harness.latency.session import Session
-    from harness.suites.base import Predictions
+    from harness.predictions import Predictions
 
 
 def int8_copy(model: Any) -> Any | None:
@@ -31,6 +31,7 @@ def int8_copy(model: Any) -> Any | None:
     import copy
 
     import torch
+
     quantize_dynamic: Any = importlib.import_module("torch.ao.quantization").quantize_dynamic
 
     from harness.models.hf import HFClassifier
@@ -119,7 +120,6 @@ def measure_int8(
     """Time the int8 copy (batch-1 forward, and the forward at ``config`` = (batch, length)) and
     its accuracy on a deterministic sample of the evaluation split; None when unsupported."""
     from harness.latency.scenarios import offline_jobs, single_stream_jobs
-    from harness.latency.session import measuring
 
     qmodel = int8_copy(model)
     if qmodel is None:
@@ -129,18 +129,14 @@ def measure_int8(
     jobs = single_stream_jobs(qmodel, texts, ss_bench, prefix="int8/")
     jobs += offline_jobs(qmodel, pool, bench, batch_sizes=[batch], lengths=[length], prefix="int8/")
     session.execute([j for j in jobs if j.params["part"] == "forward"], threads)
-    row = session.found("int8/accuracy")
-    if row is None:
-        subset = data.sample(eval_examples, seed)
-        with measuring(threads):
-            predicted = qmodel.predict_proba(list(subset.texts)).argmax(axis=1).tolist()
-        row = {"id": "int8/accuracy", "scenario": "int8", "ids": list(subset.ids),
-               "predicted": [int(v) for v in predicted]}
-        session.record(row)
+    row = _int8_predictions(qmodel, data, session, threads, eval_examples, seed)
     position = {pid: i for i, pid in enumerate(predictions.ids)}
     base = predictions.probabilities.argmax(axis=1)
-    pairs = [(position[i], int(v)) for i, v in zip(row["ids"], row["predicted"], strict=True)
-             if i in position]
+    pairs = [
+        (position[i], int(v))
+        for i, v in zip(row["ids"], row["predicted"], strict=True)
+        if i in position
+    ]
     change = accuracy_change(
         [predictions.labels[k] for k, _ in pairs],
         [int(base[k]) for k, _ in pairs],
@@ -160,3 +156,25 @@ def measure_int8(
         "offline_speedup": p50(off) / p50(f"int8/{off}"),
         "accuracy": change,
     }
+
+
+def _int8_predictions(
+    qmodel: Any, data: Dataset, session: Session, threads: int, eval_examples: int | None, seed: int
+) -> dict[str, Any]:
+    """The int8 copy's predictions on a deterministic sample of the evaluation split, from the
+    session when an earlier, interrupted session recorded them (they are kept like timings)."""
+    from harness.latency.session import measuring
+
+    row = session.found("int8/accuracy")
+    if row is None:
+        subset = data.sample(eval_examples, seed)
+        with measuring(threads):
+            predicted = qmodel.predict_proba(list(subset.texts)).argmax(axis=1).tolist()
+        row = {
+            "id": "int8/accuracy",
+            "scenario": "int8",
+            "ids": list(subset.ids),
+            "predicted": [int(v) for v in predicted],
+        }
+        session.record(row)
+    return row

@@ -1,8 +1,9 @@
 """The static, significance-aware leaderboard built from verified run records.
 
 ``entries`` adds and verifies entries, ``pairwise`` tests every pair of a table (Holm),
-``ranking`` turns the tests into rank intervals, ``pages``/``svg``/``charts``
-render HTML, ``site`` writes and serves the site. Nothing here imports torch or a suite.
+``ranking`` turns the tests into rank intervals, ``pages`` (with ``layout``, ``tables`` and
+``charts``) renders HTML through ``harness.render``, ``site`` writes and serves the site.
+Nothing here imports torch or a suite.
 """
 
 from __future__ import annotations

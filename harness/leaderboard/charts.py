@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from harness.leaderboard.entries import SiteSettings
 from harness.leaderboard.pairwise import BoolArray
 from harness.leaderboard.ranking import Benchmark, pareto_front
-from harness.leaderboard.svg import Interval, Point, intervals, scatter
 from harness.records import Metric
+from harness.render.html import Markup
+from harness.render.plots import Interval, Point, intervals, scatter
 
 MAX_INTERVAL_ROWS = 40  # an interval chart beyond this is unreadable; the table has the rest
 
@@ -49,7 +50,7 @@ def is_accuracy(suite: str, metric: str) -> bool:
 
 
 def _named(settings: SiteSettings, suite: str, fallback: str) -> Pick:
-    wanted = settings.primary_metrics.get(suite, fallback)
+    wanted = (settings.primary_metrics or {}).get(suite, fallback)
     return lambda s, m: s == suite and m == wanted
 
 
@@ -61,14 +62,14 @@ def paired_scatter(
     *,
     title: str,
     pareto: bool = False,
-) -> str:
+) -> Markup:
     x_found, y_found = find(benchmarks, x_pick), find(benchmarks, y_pick)
     if x_found is None or y_found is None:
-        return ""
+        return Markup("")
     xs, ys = _metrics(*x_found), _metrics(*y_found)
     shared = sorted(set(xs) & set(ys))
     if not shared:
-        return ""
+        return Markup("")
     points = [
         Point(xs[e][0], xs[e][1].value or 0.0, ys[e][1].value or 0.0, _ci(xs[e][1]), _ci(ys[e][1]))
         for e in shared
@@ -96,14 +97,14 @@ def _separations(found: tuple[Benchmark, str], entry_ids: list[str]) -> BoolArra
     return bench.significantly_better(entry_ids) if metric == bench.primary else None
 
 
-def accuracy_vs_asr(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> str:
+def accuracy_vs_asr(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> Markup:
     asr = _named(settings, "robustness", "pwws.attack_success_rate")
     return paired_scatter(
         "c-acc-asr", benchmarks, is_accuracy, asr, title="Accuracy vs attack success rate"
     )
 
 
-def accuracy_vs_latency(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> str:
+def accuracy_vs_latency(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> Markup:
     p50 = _named(settings, "latency", "single_stream.p50_ms")
     return paired_scatter(
         "c-acc-p50",
@@ -116,7 +117,7 @@ def accuracy_vs_latency(benchmarks: Sequence[Benchmark], settings: SiteSettings)
     )
 
 
-def metric_intervals(chart_id: str, bench: Benchmark, name: str, *, title: str) -> str:
+def metric_intervals(chart_id: str, bench: Benchmark, name: str, *, title: str) -> Markup:
     """Models in table order, each metric value with its interval."""
     rows = []
     for row in bench.rows[:MAX_INTERVAL_ROWS]:
@@ -126,7 +127,7 @@ def metric_intervals(chart_id: str, bench: Benchmark, name: str, *, title: str) 
     return intervals(chart_id, rows, title=title, x_label=name)
 
 
-def group_gaps(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> list[str]:
+def group_gaps(benchmarks: Sequence[Benchmark], settings: SiteSettings) -> list[Markup]:
     charts = []
     for bench in benchmarks:
         if bench.key.suite != settings.gap_suite:

@@ -32,7 +32,7 @@ from harness.leaderboard.pairwise import (
     PairwiseResult,
     pairwise_tests,
 )
-from harness.records import SuiteRecord
+from harness.records import SuiteCapabilities, SuiteRecord
 
 MAX_NAMED = 3  # rows named in a row's evidence before "and N more"
 
@@ -124,11 +124,15 @@ def _direction(suites: Sequence[SuiteRecord], name: str) -> bool | None:
     return None
 
 
-def primary_metric(suite_name: str, columns: list[str], settings: SiteSettings) -> str | None:
-    wanted = settings.primary_metrics.get(suite_name)
-    if wanted is not None and wanted in columns:
+def primary_metric(
+    suite_name: str, columns: list[str], settings: SiteSettings, caps: SuiteCapabilities
+) -> str | None:
+    """The metric that ranks a table: the site's setting for the suite, else the suite's
+    declared headline, else its first scored metric."""
+    wanted = (settings.primary_metrics or {}).get(suite_name)
+    if wanted in columns:
         return wanted
-    return columns[0] if columns else None
+    return caps.headline_metric(columns) or (columns[0] if columns else None)
 
 
 def outcome_matrix(entries: Sequence[Entry]) -> OutcomeMatrix | None:
@@ -222,7 +226,7 @@ def rank_benchmark(
     """One table: rows in value order, each with its family-wise rank interval."""
     suites = [s for _, s in members]
     columns = scored_metrics(suites)
-    primary = primary_metric(key.suite, columns, settings)
+    primary = primary_metric(key.suite, columns, settings, suites[0].caps())
     if primary is None:
         rows = [
             Row(e, s, None, basis="no scored metric")

@@ -27,6 +27,7 @@ from typing import Any
 from harness.errors import RecordError
 from harness.leaderboard import pages
 from harness.leaderboard.entries import Entry, SiteSettings, load_entries, load_settings, slugify
+from harness.leaderboard.layout import CSP
 from harness.leaderboard.ranking import Benchmark, Row, mean_win_rates, rank_all
 from harness.records import canonical_json
 
@@ -207,7 +208,7 @@ def make_server(
             super().__init__(*args, directory=str(site), **kwargs)
 
         def end_headers(self) -> None:
-            self.send_header("Content-Security-Policy", pages.CSP + "; frame-ancestors 'none'")
+            self.send_header("Content-Security-Policy", CSP + "; frame-ancestors 'none'")
             self.send_header("X-Content-Type-Options", "nosniff")
             super().end_headers()
 

@@ -54,9 +54,8 @@ def _wilson(k: int, n: int) -> tuple[float | None, float | None]:
     return ci.low, ci.high
 
 
-def make_record(
-    spec: Spec, *, split_sha: str = SPLIT_SHA
-) -> tuple[RunRecord, list[dict[str, object]]]:
+def _predictions(spec: Spec) -> tuple[list[dict[str, object]], int]:
+    """Seeded predictions at the spec's accuracy, and how many are correct."""
     rng = np.random.default_rng(spec.seed)
     labels = rng.integers(0, 2, size=spec.n)
     correct = rng.random(spec.n) < spec.accuracy
@@ -75,13 +74,13 @@ def make_record(
                 "probabilities": probs,
             }
         )
-    k = int(correct.sum())
+    return rows, int(correct.sum())
+
+
+def _accuracy_suite(spec: Spec, k: int) -> SuiteRecord:
     acc_lo, acc_hi = _wilson(k, spec.n)
-    n_attacked = max(k, 1)
-    k_asr = round(spec.asr * n_attacked)
-    asr_lo, asr_hi = _wilson(k_asr, n_attacked)
     acc = k / spec.n
-    accuracy = SuiteRecord(
+    return SuiteRecord(
         name="accuracy",
         version="1",
         params={"n_bootstrap": 200},
@@ -120,7 +119,13 @@ def make_record(
         ],
         warnings=[f"synthetic record {spec.note}".strip()],
     )
-    robustness = SuiteRecord(
+
+
+def _robustness_suite(spec: Spec, k: int) -> SuiteRecord:
+    n_attacked = max(k, 1)
+    k_asr = round(spec.asr * n_attacked)
+    asr_lo, asr_hi = _wilson(k_asr, n_attacked)
+    return SuiteRecord(
         name="robustness",
         version="1",
         params={"recipes": ["pwws"], "n_examples": 50},
@@ -144,7 +149,10 @@ def make_record(
             )
         ],
     )
-    latency = SuiteRecord(
+
+
+def _latency_suite(spec: Spec) -> SuiteRecord:
+    return SuiteRecord(
         name="latency",
         version="1",
         params={"batch_sizes": [1]},
@@ -163,7 +171,10 @@ def make_record(
             )
         ],
     )
-    bias = SuiteRecord(
+
+
+def _bias_suite(spec: Spec) -> SuiteRecord:
+    return SuiteRecord(
         name="bias",
         version="1",
         params={"columns": ["group"]},
@@ -181,27 +192,44 @@ def make_record(
             )
         ],
     )
+
+
+def _provenance(spec: Spec) -> Provenance:
+    return Provenance(
+        harness_version="0.1.0",
+        git_commit="0" * 40,
+        git_dirty=False,
+        python="3.11",
+        packages={"numpy": "2"},
+        os="Linux",
+        cpu="synthetic",
+        gpu=None,
+        device="cpu",
+        torch_threads=1,
+        seed=spec.seed,
+        config_sha256=SPLIT_SHA,
+        started_utc="2025-01-01T00:00:00Z",
+        finished_utc="2025-01-01T00:01:00Z",
+        deterministic=True,
+    )
+
+
+def make_record(
+    spec: Spec, *, split_sha: str = SPLIT_SHA
+) -> tuple[RunRecord, list[dict[str, object]]]:
+    """A complete record of the four default suites for ``spec``, and its prediction rows."""
+    rows, k = _predictions(spec)
+    suites = [
+        _accuracy_suite(spec, k),
+        _robustness_suite(spec, k),
+        _latency_suite(spec),
+        _bias_suite(spec),
+    ]
     record = RunRecord(
         run_id=f"synthetic-{spec.seed}",
         status="complete",
         config={"name": spec.name, "suites": ["accuracy", "robustness", "latency", "bias"]},
-        provenance=Provenance(
-            harness_version="0.1.0",
-            git_commit="0" * 40,
-            git_dirty=False,
-            python="3.11",
-            packages={"numpy": "2"},
-            os="Linux",
-            cpu="synthetic",
-            gpu=None,
-            device="cpu",
-            torch_threads=1,
-            seed=spec.seed,
-            config_sha256=SPLIT_SHA,
-            started_utc="2025-01-01T00:00:00Z",
-            finished_utc="2025-01-01T00:01:00Z",
-            deterministic=True,
-        ),
+        provenance=_provenance(spec),
         model=ModelInfo(
             name=spec.name,
             source="finetune",
@@ -220,7 +248,7 @@ def make_record(
             splits=[SplitInfo(name="test", n=spec.n, sha256=split_sha)],
             group_columns=["group"],
         ),
-        suites=[accuracy, robustness, latency, bias],
+        suites=suites,
     )
     return record, rows
 

@@ -131,70 +131,35 @@ class HFClassifier:
         trust_remote_code: bool = False,
         model_card: dict[str, Any] | None = None,
     ) -> HFClassifier:
-        import torch
-        from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+        """Load a model folder (found by ``harness.models.sources``) after the safety checks.
 
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        weights = check_model_folder(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
-        use_safetensors = all(w.suffix == ".safetensors" for w in weights)
-        resolved = resolve_device(device)
-        config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code, local_files_only=True)
-        names = _label_names_from(folder, config, label_names)
-        kwargs: dict[str, Any] = {}
-        if len(names) != int(getattr(config, "num_labels", len(names))) or _generic_labels(config):
-            kwargs = {
-                "num_labels": len(names),
-                "id2label": dict(enumerate(names)),
-                "label2id": {n: i for i, n in enumerate(names)},
-                "ignore_mismatched_sizes": True,
-            }
-        try:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder,
-                local_files_only=True,
-                use_safetensors=use_safetensors,
-                trust_remote_code=trust_remote_code,
-                **kwargs,
-            )
-            tokenizer = AutoTokenizer.from_pretrained(  # type: ignore[no-untyped-call]
-                folder, local_files_only=True, trust_remote_code=trust_remote_code
-            )
-        except OSError as exc:
-            raise ModelError(f"{folder}: cannot load model or tokenizer ({exc})") from None
-        model = apply_adapter(model, folder)
-        model.eval().to(resolved)
+        ``name`` and ``source`` are how the record names the model; ``label_names`` are the
+        dataset's (a new head is sized for them when the folder's differ or are generic).
+        """
         from harness.models.cls_forward import forward_path
 
+        weights = check_model_folder(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
+        resolved = resolve_device(device)
+        model, tokenizer, names = _load_pretrained(
+            folder, label_names,
+            use_safetensors=all(w.suffix == ".safetensors" for w in weights),
+            trust_remote_code=trust_remote_code,
+        )  # fmt: skip
+        model = apply_adapter(model, folder)
+        model.eval().to(resolved)
         forward, probe_gap = forward_path(model)
         digest, files, tok_digest = model_digest(folder)
         eff_precision = "bf16" if precision == "auto" and resolved == "cuda" else ("fp32" if precision == "auto" else precision)
         info = ModelInfo(
-            name=name,
-            source=source,
-            location=str(folder),
-            digest=digest,
-            files=files,
-            tokenizer_digest=tok_digest,
-            n_parameters=int(sum(p.numel() for p in model.parameters())),
-            label_names=list(names),
-            max_length=max_length,
-            dtype=eff_precision,
-            model_card=model_card,
-            forward=forward,
-            forward_probe_max_abs_diff=probe_gap,
-        )
-        del torch
+            name=name, source=source, location=str(folder), digest=digest, files=files,
+            tokenizer_digest=tok_digest, n_parameters=int(sum(p.numel() for p in model.parameters())),
+            label_names=list(names), max_length=max_length, dtype=eff_precision,
+            model_card=model_card, forward=forward, forward_probe_max_abs_diff=probe_gap,
+        )  # fmt: skip
         return cls(
-            model=model,
-            tokenizer=tokenizer,
-            label_names=tuple(names),
-            device=resolved,
-            max_length=max_length,
-            batch_size=batch_size,
-            precision=eff_precision,
-            info=info,
-        )
+            model=model, tokenizer=tokenizer, label_names=tuple(names), device=resolved,
+            max_length=max_length, batch_size=batch_size, precision=eff_precision, info=info,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ protocol
     @property
@@ -352,6 +317,37 @@ def apply_adapter(model: Any, folder: Path) -> Any:
     from peft import PeftModel
 
     return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+
+
+def _load_pretrained(
+    folder: Path, label_names: Sequence[str] | None, *, use_safetensors: bool, trust_remote_code: bool
+) -> tuple[Any, Any, list[str]]:
+    """Model, tokenizer and label names from a local folder (never the network)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code, local_files_only=True)
+    names = _label_names_from(folder, config, label_names)
+    kwargs: dict[str, Any] = {}
+    if len(names) != int(getattr(config, "num_labels", len(names))) or _generic_labels(config):
+        kwargs = {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "ignore_mismatched_sizes": True,
+        }
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            folder, local_files_only=True, use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code, **kwargs,
+        )  # fmt: skip
+        tokenizer = AutoTokenizer.from_pretrained(  # type: ignore[no-untyped-call]
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except OSError as exc:
+        raise ModelError(f"{folder}: cannot load model or tokenizer ({exc})") from None
+    return model, tokenizer, names
 
 
 def _generic_labels(config: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 from harness import __version__
 from harness.records import canonical_json
-from harness.reports.html import Markup, el
+from harness.render.html import Markup, el
 from harness.reports.sections import kv_table, rows_table, section
 from harness.reports.view import RunView
 from harness.store import sha256_json
@@ -62,9 +62,11 @@ def limitations(view: RunView) -> Markup:
 # ------------------------------------------------------------------ provenance
 
 
-def provenance(view: RunView) -> Markup:
+def _facts(view: RunView) -> list[tuple[str, Any]]:
+    """Identity, environment and timing of the run, as recorded."""
     record, prov = view.record, view.record.provenance
-    facts = [
+    tokenizer = record.model.tokenizer_digest
+    return [
         ("Run id", record.run_id),
         ("Record schema", record.schema_version),
         ("record.json sha256", el("code", view.record_sha256)),
@@ -84,23 +86,45 @@ def provenance(view: RunView) -> Markup:
         ("Started (UTC)", prov.started_utc),
         ("Finished (UTC)", prov.finished_utc),
         ("Model digest", el("code", record.model.digest)),
-        (
-            "Tokenizer digest",
-            el("code", record.model.tokenizer_digest) if record.model.tokenizer_digest else None,
-        ),
+        ("Tokenizer digest", el("code", tokenizer) if tokenizer else None),
     ]
+
+
+def _suites_table(view: RunView) -> Markup:
+    return rows_table(
+        [
+            {
+                "suite": s.name,
+                "version": s.version,
+                "status": s.status,
+                "params sha256": sha256_json(s.params),
+                "examples file": s.examples_file,
+            }
+            for s in view.record.suites
+        ]
+    )
+
+
+def _manifest(view: RunView) -> list[Any]:
+    if not (view.manifest and isinstance(view.manifest.get("files"), list)):
+        return []
+    return [
+        el("h3", "Run folder manifest"),
+        el("p", "Tree sha256: ", el("code", str(view.manifest.get("tree_sha256")))),
+        rows_table([f for f in view.manifest["files"] if isinstance(f, Mapping)]),
+    ]
+
+
+def provenance(view: RunView) -> Markup:
+    record, prov = view.record, view.record.provenance
     parts: list[Any] = [
-        kv_table(facts),
+        kv_table(_facts(view)),
         el("h3", "Packages"),
         kv_table(sorted(prov.packages.items())),
-    ]
-    parts += [
         el("h3", "Model files"),
         rows_table([f.model_dump(mode="json") for f in record.model.files])
         if record.model.files
         else el("p", "No file digests recorded.", cls="muted"),
-    ]
-    parts += [
         el("h3", "Dataset splits"),
         el(
             "p",
@@ -108,29 +132,9 @@ def provenance(view: RunView) -> Markup:
             f"evaluated on {record.dataset.eval_split!r}.",
         ),
         rows_table([s.model_dump(mode="json") for s in record.dataset.splits]),
-    ]
-    parts += [
         el("h3", "Suites"),
-        rows_table(
-            [
-                {
-                    "suite": s.name,
-                    "version": s.version,
-                    "status": s.status,
-                    "params sha256": sha256_json(s.params),
-                    "examples file": s.examples_file,
-                }
-                for s in record.suites
-            ]
-        ),
-    ]
-    if view.manifest and isinstance(view.manifest.get("files"), list):
-        parts += [
-            el("h3", "Run folder manifest"),
-            el("p", "Tree sha256: ", el("code", str(view.manifest.get("tree_sha256")))),
-        ]
-        parts.append(rows_table([f for f in view.manifest["files"] if isinstance(f, Mapping)]))
-    parts += [
+        _suites_table(view),
+        *_manifest(view),
         el("h3", "Exact configuration"),
         el("pre", canonical_json(record.config), cls="config"),
     ]

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.render.html import Markup, el, join, raw
 from harness.reports import appendix, sections, suite_charts, worst
-from harness.reports.html import Markup, el, join, raw
 from harness.reports.view import RunView, load_view
 from harness.store import atomic_write_text
 
@@ -44,7 +44,7 @@ def suites_section(view: RunView) -> Markup:
                 suite_charts.charts_for(suite, rows),
                 sections.params_block(suite),
                 None
-                if suite_charts.base_name(suite.name) in suite_charts.RENDERERS or not suite.details
+                if suite_charts.draws_details(suite) or not suite.details
                 else el(
                     "details",
                     el("summary", "Details (as recorded)"),

@@ -1,18 +1,18 @@
-"""Report sections that read the record only: summary, model card, suites' tables, limitations,
-provenance. Suite-specific charts live in ``suite_charts``; example tables in ``worst``.
+"""Report sections that read the record only: summary, model card, suites' tables. Charts live in
+``suite_charts``, example tables in ``worst``, limitations and provenance in ``appendix``.
 
 Every function returns ``Markup`` built with ``el``; data strings are never formatted into HTML.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.records import Metric, RunRecord, SuiteRecord, canonical_json
-from harness.reports import svg
-from harness.reports.html import Markup, el, fmt, fmt_ci, is_number, join
+from harness.records import Metric, ModelInfo, RunRecord, SuiteRecord, canonical_json
+from harness.render.charts import line_chart
+from harness.render.html import Markup, el, join
+from harness.render.numbers import MISSING, fmt, fmt_ci, is_number
 from harness.reports.view import RunView
 
 MAX_NESTED_ROWS = 200  # long lists in a model card (training logs) are cut, with a note
@@ -85,28 +85,15 @@ def suite_anchor(record: RunRecord, index: int) -> str:
     return f"suite-{name}-{index}" if repeated else f"suite-{name}"
 
 
-# The figure a reader looks for first in each known suite (matched as the metric name or its
-# last component); other suites show their first metric with an interval.
-HEADLINES = {
-    "accuracy": "accuracy",
-    "robustness": "attack_success_rate",
-    "invariance": "flip_rate",
-    "bias": "demographic_parity_difference",
-    "latency": "p50_ms",
-    "explain": "comprehensiveness",
-}
-
-
 def headline(suite: SuiteRecord) -> Metric | None:
+    """The figure a reader looks for first: the suite's declared headline (matched as the metric
+    name or its last component), else its first metric with an interval, else its first."""
     if not suite.metrics:
         return None
-    hint = HEADLINES.get(re.sub(r"-\d+$", "", suite.name))
-    if hint is not None:
-        for metric in suite.metrics:
-            if metric.value is not None and (
-                metric.name == hint or metric.name.endswith("." + hint)
-            ):
-                return metric
+    defined = [m.name for m in suite.metrics if m.value is not None]
+    name = suite.caps().headline_metric(defined)
+    if name is not None:
+        return suite.metric(name)
     return next((m for m in suite.metrics if m.ci_low is not None), suite.metrics[0])
 
 
@@ -120,15 +107,14 @@ VERDICTS = {
 }
 
 
-def summary(view: RunView) -> Markup:
-    record = view.record
+def _summary_lines(record: RunRecord) -> list[str]:
+    """What finished, what failed, and how many warnings and departures there are."""
     errors = [s for s in record.suites if s.status == "error"]
     skipped = [s for s in record.suites if s.status == "skipped"]
     finished = [s for s in record.suites if s.status == "ok"]
     n_warn = sum(len(s.warnings) for s in record.suites)
     n_dep = sum(len(s.departures) for s in record.suites)
-    status_cls = "ok" if record.status == "complete" and not errors else "bad"
-    lines = [
+    return [
         f"{len(finished)} of {len(record.suites)} suites finished"
         + (f"; {len(errors)} failed ({', '.join(s.name for s in errors)})" if errors else "")
         + (f"; {len(skipped)} skipped ({', '.join(s.name for s in skipped)})" if skipped else "")
@@ -136,8 +122,11 @@ def summary(view: RunView) -> Markup:
         f"{n_warn} recorded warning(s) and {n_dep} departure(s) from reference methods "
         "(see Limitations and departures).",
     ]
+
+
+def _summary_facts(record: RunRecord) -> list[tuple[str, Any]]:
     split = record.dataset.split(record.dataset.eval_split)
-    facts = [
+    return [
         (
             "Model",
             f"{record.model.name} ({record.model.source}), sha256 {record.model.digest[:16]}…",
@@ -152,6 +141,10 @@ def summary(view: RunView) -> Markup:
             f"{record.run_id}, seed {record.provenance.seed}, device {record.provenance.device}",
         ),
     ]
+
+
+def headline_table(record: RunRecord) -> Markup:
+    """One row per suite: status and its headline figure with interval and n."""
     head = el(
         "tr",
         [el("th", c, scope="col") for c in ("Suite", "Status", "Headline", "Value", "95% CI", "n")],
@@ -164,12 +157,19 @@ def summary(view: RunView) -> Markup:
                 "tr",
                 el("td", el("a", suite.name, href=f"#{suite_anchor(record, index)}")),
                 el("td", el("span", suite.status, cls=f"badge {suite.status}")),
-                el("td", metric.name if metric else "—"),
-                el("td", fmt(metric.value) if metric else "—", cls="num"),
-                el("td", fmt_ci(metric.ci_low, metric.ci_high) if metric else "—", cls="num"),
-                el("td", fmt(metric.n) if metric else "—", cls="num"),
+                el("td", metric.name if metric else MISSING),
+                el("td", fmt(metric.value) if metric else MISSING, cls="num"),
+                el("td", fmt_ci(metric.ci_low, metric.ci_high) if metric else MISSING, cls="num"),
+                el("td", fmt(metric.n) if metric else MISSING, cls="num"),
             )
         )
+    return el("table", el("thead", head), el("tbody", rows), cls="data")
+
+
+def summary(view: RunView) -> Markup:
+    record = view.record
+    errors = any(s.status == "error" for s in record.suites)
+    status_cls = "ok" if record.status == "complete" and not errors else "bad"
     return section(
         "summary",
         "Summary verdict",
@@ -180,20 +180,17 @@ def summary(view: RunView) -> Markup:
             VERDICTS[record.status],
             cls="verdict",
         ),
-        el("ul", [el("li", line) for line in lines]),
-        kv_table(facts),
-        el("table", el("thead", head), el("tbody", rows), cls="data"),
+        el("ul", [el("li", line) for line in _summary_lines(record)]),
+        kv_table(_summary_facts(record)),
+        headline_table(record),
     )
 
 
 # ------------------------------------------------------------------ model card
 
 
-def model_card(view: RunView) -> Markup:
-    model, dataset, config = view.record.model, view.record.dataset, view.record.config
-    card = model.model_card or {}
-    intended = card.get("intended_use") or config.get("description")
-    identity = [
+def _identity(model: ModelInfo) -> list[tuple[str, Any]]:
+    identity: list[tuple[str, Any]] = [
         ("Name", model.name),
         ("Source", model.source),
         ("Location", model.location),
@@ -204,8 +201,42 @@ def model_card(view: RunView) -> Markup:
     ]
     if model.forward is not None:
         gap = model.forward_probe_max_abs_diff
-        probe = f" (probe: max |Δ logit| {gap:.1e} against the full forward)" if gap is not None else ""
+        probe = (
+            f" (probe: max |Δ logit| {gap:.1e} against the full forward)" if gap is not None else ""
+        )
         identity.append(("Forward", f"{model.forward}{probe}"))
+    return identity
+
+
+def _training(model: ModelInfo, config: Mapping[str, Any]) -> list[Any]:
+    """The model card's recipe, else the run file's fine-tuning stage, else why neither exists."""
+    card = model.model_card or {}
+    if card:
+        rows = [(str(k), value_html(v)) for k, v in sorted(card.items()) if k != "intended_use"]
+        return [_card_curves(card), kv_table(rows)]
+    if config.get("finetune"):
+        note = el(
+            "p",
+            "Fine-tuned by this run; the record carries no model card, so the recipe "
+            "below is the run file's fine-tuning stage.",
+            cls="muted",
+        )
+        return [note, value_html(config["finetune"])]
+    return [
+        el(
+            "p",
+            f"Not fine-tuned by this harness: the model was loaded as-is from its "
+            f"{model.source} ({model.location}). Its training data and recipe are not "
+            "in the record.",
+            cls="muted",
+        )
+    ]
+
+
+def model_card(view: RunView) -> Markup:
+    model, dataset, config = view.record.model, view.record.dataset, view.record.config
+    card = model.model_card or {}
+    intended = card.get("intended_use") or config.get("description")
     labels = el(
         "ol",
         [el("li", el("code", name)) for name in model.label_names or dataset.label_names],
@@ -223,39 +254,13 @@ def model_card(view: RunView) -> Markup:
             cls="muted",
         ),
         el("h3", "Identity"),
-        kv_table(identity),
+        kv_table(_identity(model)),
         el("h3", "Label set"),
         el("p", "Index order, as the model outputs them:", cls="muted"),
         labels,
         el("h3", "Training data and recipe"),
+        *_training(model, config),
     ]
-    if card:
-        parts.append(_card_curves(card))
-        parts.append(
-            kv_table(
-                [(str(k), value_html(v)) for k, v in sorted(card.items()) if k != "intended_use"]
-            )
-        )
-    elif config.get("finetune"):
-        parts.append(
-            el(
-                "p",
-                "Fine-tuned by this run; the record carries no model card, so the recipe "
-                "below is the run file's fine-tuning stage.",
-                cls="muted",
-            )
-        )
-        parts.append(value_html(config["finetune"]))
-    else:
-        parts.append(
-            el(
-                "p",
-                f"Not fine-tuned by this harness: the model was loaded as-is from its "
-                f"{model.source} ({model.location}). Its training data and recipe are not "
-                "in the record.",
-                cls="muted",
-            )
-        )
     return section("model-card", "Model card", *parts)
 
 
@@ -279,9 +284,7 @@ def _card_curves(card: Mapping[str, Any]) -> Markup | None:
         ]
         series = [s for s in series if len(s[1]) >= 2]
         if series:
-            return el(
-                "figure", svg.line_chart(series[:5], title=f"{key} by {x_key}", x_label=x_key)
-            )
+            return el("figure", line_chart(series[:5], title=f"{key} by {x_key}", x_label=x_key))
     return None
 
 
@@ -308,10 +311,10 @@ def metrics_table(metrics: Sequence[Metric]) -> Markup:
             ),
             el("td", fmt(m.value), cls="num"),
             el("td", fmt_ci(m.ci_low, m.ci_high), cls="num"),
-            el("td", m.ci_method or "—"),
+            el("td", m.ci_method or MISSING),
             el("td", fmt(m.n), cls="num"),
             el("td", m.unit or ""),
-            el("td", {True: "higher", False: "lower", None: "—"}[m.higher_is_better]),
+            el("td", {True: "higher", False: "lower", None: MISSING}[m.higher_is_better]),
         )
         for m in metrics
     ]

@@ -1,8 +1,11 @@
-"""Charts per known suite, read from ``SuiteRecord.details``, metrics and example rows.
+"""The charts a suite declares (``suite.caps().charts``), drawn from its record and example rows.
 
-Suites evolve independently of the report, so every renderer reads shapes defensively: a
-missing key draws nothing, and an unexpected shape is reported in the document instead of
-failing the whole report. A suite without a renderer still gets its generic metric table.
+A chart is named by its kind. Two kinds serve any suite: ``metric_bars`` (the named metrics with
+their 95% intervals) and ``outcome_counts`` (a per-example outcome column counted per group
+column). Each built-in suite's own charts are registered under its name, since they read that
+suite's ``details``. Suites evolve independently of the report, so every renderer reads shapes
+defensively: a missing key draws nothing, and an unexpected shape is reported in the document
+instead of failing the whole report. A suite without charts still gets its metric table.
 """
 
 from __future__ import annotations
@@ -12,20 +15,41 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from harness.records import Metric, SuiteRecord
-from harness.reports import svg
-from harness.reports.html import Markup, el, is_number
-from harness.reports.svg import Bar
+from harness.records import ChartSpec, Metric, SuiteRecord
+from harness.render.charts import Bar, bar_chart, confusion_matrix, reliability_diagram
+from harness.render.html import Markup, el
+from harness.render.numbers import MISSING, is_number
 
 Rows = list[dict[str, Any]]
-ChartFn = Callable[[SuiteRecord, Rows], list[Markup]]
+ChartFn = Callable[[SuiteRecord, ChartSpec, Rows], list[Markup]]
 
 PERCENTILE = re.compile(r"(^|[._])p(50|90|95|99|99\.9)($|[._])")
+MSG_UNKNOWN_KIND = (
+    "No chart of kind {kind!r} is known to this report; the metric table above is complete."
+)
+
+# Chart kind -> renderer. Built-in suites' kinds read their ``details`` (so the report does not
+# repeat those as a raw table); the generic kinds read metrics and rows only.
+KINDS: dict[str, ChartFn] = {}
+DETAILS_KINDS: set[str] = set()
 
 
-def base_name(name: str) -> str:
-    """Runs may key a repeated suite as 'robustness-1'; its renderer is the base name's."""
-    return re.sub(r"-\d+$", "", name)
+def chart_kind(kind: str, *, reads_details: bool = False) -> Callable[[ChartFn], ChartFn]:
+    """Register a renderer for ``ChartSpec(kind=...)`` where it is defined."""
+
+    def register(fn: ChartFn) -> ChartFn:
+        KINDS[kind] = fn
+        if reads_details:
+            DETAILS_KINDS.add(kind)
+        return fn
+
+    return register
+
+
+def draws_details(suite: SuiteRecord) -> bool:
+    """True when one of the suite's charts is drawn from its ``details`` (shown, then, as charts
+    rather than as the raw 'Details (as recorded)' table)."""
+    return any(spec.kind in DETAILS_KINDS for spec in suite.caps().charts)
 
 
 def figure(chart: Markup, caption: str | None = None) -> Markup:
@@ -58,7 +82,7 @@ def metric_bars(
         bars = [Bar(m.name[cut:], m.value, m.ci_low, m.ci_high) for m in group]
         heading = title + (f": {family}" if family else "")
         heading += f" ({unit})" if unit and len(units) > 1 else ""
-        chart = svg.bar_chart(
+        chart = bar_chart(
             bars,
             title=heading,
             unit_interval=unit_interval,
@@ -76,7 +100,8 @@ def _having(suite: SuiteRecord, *words: str) -> list[Metric]:
 CI_CAPTION = "Whiskers are 95% confidence intervals as recorded by the suite."
 
 
-def accuracy_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("accuracy", reads_details=True)
+def accuracy_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     details = suite.details
     out: list[Markup] = []
     bins = details.get("calibration_bins")
@@ -93,7 +118,7 @@ def accuracy_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
         ]
         out.append(
             figure(
-                svg.reliability_diagram(shaped),
+                reliability_diagram(shaped),
                 "Bars: accuracy per confidence bin; red ticks: mean confidence in the bin; "
                 "dashed: perfect calibration.",
             )
@@ -107,7 +132,7 @@ def accuracy_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
         )
         out.append(
             figure(
-                svg.confusion_matrix(matrix, names),
+                confusion_matrix(matrix, names),
                 "Rows are true labels, columns predicted labels; shade is the share of the row.",
             )
         )
@@ -127,14 +152,15 @@ def accuracy_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
             ]
             out.append(
                 figure(
-                    svg.bar_chart(bars, title=f"Accuracy by {column}", unit_interval=True),
+                    bar_chart(bars, title=f"Accuracy by {column}", unit_interval=True),
                     CI_CAPTION,
                 )
             )
     return out
 
 
-def robustness_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("robustness", reads_details=True)
+def robustness_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     out = metric_bars(
         _having(suite, "success"),
         title="Attack success rate by recipe",
@@ -147,14 +173,15 @@ def robustness_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
         unit_interval=True,
         caption=CI_CAPTION,
     )
-    out += invariance_charts(suite, rows)
+    out += invariance_charts(suite, spec, rows)
     outcome = next((k for k in ("result", "result_type") if any(k in r for r in rows)), None)
     if outcome is not None:
         out.append(outcome_table(rows, "recipe", outcome))
     return out
 
 
-def invariance_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("invariance", reads_details=True)
+def invariance_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     return metric_bars(
         _having(suite, "flip"),
         title="Prediction flip rate by perturbation",
@@ -163,7 +190,8 @@ def invariance_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
     )
 
 
-def bias_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("bias", reads_details=True)
+def bias_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     out = metric_bars(
         [m for m in _having(suite, "difference", "gap", "delta") if "ratio" not in m.name],
         title="Group gaps",
@@ -206,10 +234,11 @@ def _group_rate_chart(entry: Any, label_key: str, rate: str, title: str) -> list
         ci = row.get("ci") if isinstance(row.get("ci"), Mapping) else {}
         low, high = (ci.get(rate) or [None, None])[:2]
         bars.append(Bar(f"{row.get(label_key)} (n={row.get('n')})", row.get(rate), low, high))
-    return [figure(svg.bar_chart(bars, title=title, unit_interval=True), CI_CAPTION)]
+    return [figure(bar_chart(bars, title=title, unit_interval=True), CI_CAPTION)]
 
 
-def latency_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("latency", reads_details=True)
+def latency_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     out = metric_bars(
         [m for m in suite.metrics if PERCENTILE.search(m.name.lower())],
         title="Latency percentiles",
@@ -220,7 +249,8 @@ def latency_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
     return out
 
 
-def explain_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+@chart_kind("explain", reads_details=True)
+def explain_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
     return metric_bars(
         _having(suite, "comprehensiveness", "sufficiency", "aopc"),
         title="Faithfulness of attributions",
@@ -228,19 +258,13 @@ def explain_charts(suite: SuiteRecord, rows: Rows) -> list[Markup]:
     )
 
 
-RENDERERS: dict[str, ChartFn] = {
-    "accuracy": accuracy_charts,
-    "robustness": robustness_charts,
-    "invariance": invariance_charts,
-    "bias": bias_charts,
-    "latency": latency_charts,
-    "explain": explain_charts,
-}
-
-
-def outcome_table(rows: Rows, group_key: str, outcome_key: str) -> Markup:
+def outcome_table(
+    rows: Rows, group_key: str, outcome_key: str, *, caption: str | None = None
+) -> Markup:
     """Counts of each outcome per group (e.g. result type per recipe), straight from the rows."""
-    counts = Counter((str(r.get(group_key, "—")), str(r.get(outcome_key, "—"))) for r in rows)
+    counts = Counter(
+        (str(r.get(group_key, MISSING)), str(r.get(outcome_key, MISSING))) for r in rows
+    )
     groups = sorted({g for g, _ in counts})
     outcomes = sorted({o for _, o in counts})
     head = el("tr", el("th", group_key, scope="col"), [el("th", o, scope="col") for o in outcomes])
@@ -250,19 +274,34 @@ def outcome_table(rows: Rows, group_key: str, outcome_key: str) -> Markup:
     ]
     return el(
         "table",
-        el("caption", f"Per-example {outcome_key} counts"),
+        el("caption", caption or f"Per-example {outcome_key} counts"),
         el("thead", head),
         el("tbody", body),
         cls="data",
     )
 
 
-def charts_for(suite: SuiteRecord, rows: Rows) -> list[Markup]:
-    renderer = RENDERERS.get(base_name(suite.name))
-    if renderer is None:
+@chart_kind("metric_bars")
+def metric_bars_chart(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
+    """Bars of the named metrics (in the spec's order) with their recorded 95% intervals."""
+    wanted = [m for name in spec.metrics if (m := suite.metric(name)) is not None]
+    return metric_bars(wanted, title=spec.title or suite.name, caption=CI_CAPTION)
+
+
+@chart_kind("outcome_counts")
+def outcome_counts_chart(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
+    """Counts of the per-example ``outcome`` column per ``group`` column."""
+    if spec.group is None or spec.outcome is None or not rows:
         return []
+    return [outcome_table(rows, spec.group, spec.outcome, caption=spec.title)]
+
+
+def _draw(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
+    renderer = KINDS.get(spec.kind)
+    if renderer is None:
+        return [el("p", MSG_UNKNOWN_KIND.format(kind=spec.kind), cls="notice")]
     try:
-        return renderer(suite, rows)
+        return renderer(suite, spec, rows)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         # A suite changed its details' shape: say so in the report rather than fail the audit.
         return [
@@ -273,3 +312,8 @@ def charts_for(suite: SuiteRecord, rows: Rows) -> list[Markup]:
                 cls="notice",
             )
         ]
+
+
+def charts_for(suite: SuiteRecord, rows: Rows) -> list[Markup]:
+    """Every chart the suite declares, in its declared order."""
+    return [chart for spec in suite.caps().charts for chart in _draw(suite, spec, rows)]

@@ -1,6 +1,7 @@
 """What the report reads from a run folder: the validated record, manifest and per-example rows.
 
-Only ``harness.records.load_record`` and ``harness.store.read_jsonl`` touch the files. Paths named
+Only ``harness.records.load_record`` and ``harness.store.iter_jsonl`` touch the files (a bad
+line is a ``RecordError`` naming the file and line). Paths named
 by the record (``examples_file``) are resolved inside the run folder, so a hostile record cannot
 make the report read files elsewhere.
 """
@@ -14,7 +15,7 @@ from typing import Any
 
 from harness.errors import RecordError
 from harness.records import MANIFEST_FILE, PREDICTIONS_FILE, RECORD_FILE, RunRecord, load_record
-from harness.store import EXAMPLES_DIR, read_jsonl, sha256_file
+from harness.store import EXAMPLES_DIR, iter_jsonl, sha256_file
 
 
 @dataclass(frozen=True)
@@ -36,24 +37,7 @@ def _inside(run_dir: Path, relative: str) -> Path | None:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        return [row for row in read_jsonl(path) if isinstance(row, dict)]
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}: line {_bad_line(path)}: not valid JSON ({exc.msg})") from None
-    except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: byte {exc.start}: not valid UTF-8") from None
-
-
-def _bad_line(path: Path) -> int:
-    """The 1-based number of the first line that does not parse (the decoder only knows columns)."""
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    json.loads(line)
-                except json.JSONDecodeError:
-                    return number
-    return 0
+    return [row for _, row in iter_jsonl(path) if isinstance(row, dict)]
 
 
 def load_view(run_dir: Path) -> RunView:

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.records import SuiteRecord
-from harness.reports.html import Markup, el, fmt, fmt_svg, is_number
-from harness.reports.suite_charts import base_name
+from harness.render.html import Markup, el
+from harness.render.numbers import fmt, fmt_svg, is_number
 
 Row = dict[str, Any]
 PER_GROUP = 5  # examples shown per recipe / perturbation / method
@@ -281,7 +281,7 @@ def attribution_cases(rows: Sequence[Row]) -> list[Markup]:
 
 def worst_cases(suite: SuiteRecord, rows: Sequence[Row]) -> list[Markup]:
     """All worst-case views that this suite's rows support."""
-    name = base_name(suite.name)
+    name = suite.base_name
     out: list[Markup] = []
     if name == "explain" or any("attributions" in r for r in rows[:5]):
         out += attribution_cases(rows)

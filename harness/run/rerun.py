@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.records import PREDICTIONS_FILE, RunRecord, load_record
 
-# Metrics that measure the machine, not the model: they are expected to differ between runs.
-TIMING_SUITES = frozenset({"latency"})
+# Metrics that measure the machine, not the model, are expected to differ between runs: every
+# metric of a suite that declares ``measures_machine``, and timings in any other suite.
 TIMING_SUFFIXES = ("_s", "_ms", "per_s", "_seconds", "examples_per_s", "tokens_per_s")
 
 
@@ -28,7 +28,7 @@ class Difference:
 def _comparable_metrics(record: RunRecord) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
     for suite in record.suites:
-        if suite.name in TIMING_SUITES:
+        if suite.caps().measures_machine:
             continue
         for m in suite.metrics:
             if m.unit in ("s", "ms") or m.name.endswith(TIMING_SUFFIXES):
@@ -48,8 +48,8 @@ def compare_runs(original: Path, replayed: Path) -> list[Difference]:
             diffs.append(Difference(f"dataset.{split_a.name}.sha256", split_a.sha256, split_b.sha256 if split_b else None))
     pa, pb = original / PREDICTIONS_FILE, replayed / PREDICTIONS_FILE
     if pa.read_bytes() != pb.read_bytes():
-        rows_a = pa.read_text(encoding="utf-8").splitlines()
-        rows_b = pb.read_text(encoding="utf-8").splitlines()
+        # bytes.splitlines cuts at newlines only (str.splitlines also at U+2028, which a row may hold)
+        rows_a, rows_b = pa.read_bytes().splitlines(), pb.read_bytes().splitlines()
         changed = sum(x != y for x, y in zip(rows_a, rows_b, strict=False)) + abs(len(rows_a) - len(rows_b))
         diffs.append(Difference(PREDICTIONS_FILE, f"{len(rows_a)} rows", f"{changed} rows differ"))
     ma, mb = _comparable_metrics(a), _comparable_metrics(b)
@@ -61,7 +61,8 @@ def compare_runs(original: Path, replayed: Path) -> list[Difference]:
 
 def rerun(run_dir: Path, out_dir: Path) -> tuple[Path, list[Difference]]:
     from harness.errors import RecordError
-    from harness.run.runner import CONFIG_FILE, execute
+    from harness.run.folder import CONFIG_FILE
+    from harness.run.pipeline import execute
 
     config = run_dir / CONFIG_FILE
     if not config.is_file():

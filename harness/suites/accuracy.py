@@ -58,8 +58,8 @@ class AccuracyParams(SuiteParams):
     min_group_size: int = Field(default=10, ge=1, description="Smallest group reported in the breakdown.")
 
 
-@registry.suites.register("accuracy")
-class AccuracySuite(Suite):
+@registry.suites.register
+class AccuracySuite(Suite[AccuracyParams]):
     name = "accuracy"
     # 1.1: undefined P/R/F1 are null and left out of macro averages (was 0); Wilson accuracy CI
     # and posterior macro-F1 CI (were percentile bootstrap).
@@ -72,7 +72,6 @@ class AccuracySuite(Suite):
 
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
         params = self.params
-        assert isinstance(params, AccuracyParams)
         preds = ctx.predictions()
         y = np.asarray(preds.labels, dtype=np.int64)
         probs = preds.probabilities
@@ -111,7 +110,6 @@ class AccuracySuite(Suite):
     ) -> list[Metric]:
         """Accuracy (Wilson), macro-F1 (posterior interval), calibration (bootstrap)."""
         params = self.params
-        assert isinstance(params, AccuracyParams)
         n = int(y.size)
         bins = params.ece_bins
         metrics = [proportion_metric("accuracy", int(np.sum(y == yhat)), n, higher=True, description="Share of correct predictions.")]

@@ -4,21 +4,25 @@ A suite is a small class: a ``Params`` pydantic model (strict, documented, defau
 a ``name`` and ``version``, and a ``run`` method that reads the model adapter, the evaluation
 dataset and the context, writes per-example rows through ``ctx.examples`` (append-only,
 resumable), and returns a ``SuiteOutcome``. Constructors do no work. A suite registers itself
-with ``@registry.suites.register(name)`` in its own module and never writes report HTML.
+with a bare ``@registry.suites.register`` in its own module (the registry reads ``name``) and
+never writes report HTML. ``Suite`` is generic in its params: ``class MySuite(Suite[MyParams])``
+gives ``self.params`` the type ``MyParams``, no cast needed.
 """
 
 from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
-from harness.records import Metric, Resource, SuiteCapabilities
+from harness.predictions import Predictions
+from harness.records import Metric, Resource, StrictModel, SuiteCapabilities
+from harness.records import proportion_metric as proportion_metric  # for suite authors
 from harness.store import ExampleLog
 
 if TYPE_CHECKING:
@@ -26,29 +30,8 @@ if TYPE_CHECKING:
     from harness.models.base import FloatArray, ModelAdapter
 
 
-class SuiteParams(BaseModel):
+class SuiteParams(StrictModel):
     """Base of every suite's parameters: strict, frozen, documented per field."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """The evaluation split's predictions, computed once per run and shared by suites.
-
-    Holds the examples the model answered; an example whose prediction failed (the model raised,
-    or returned NaN / infinite scores) is left out of the arrays and listed in ``errors`` with
-    its reason, so every suite can count it instead of silently scoring it.
-    """
-
-    ids: tuple[str, ...]
-    labels: tuple[int, ...]
-    probabilities: FloatArray  # (n, k)
-    errors: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def predicted(self) -> Any:
-        return self.probabilities.argmax(axis=1)
 
 
 ProgressFn = Callable[[int, int], None]  # (done, total)
@@ -81,8 +64,16 @@ class SuiteOutcome:
     example_order: Sequence[str] | None = None  # final id order of the per-example file
 
 
-class Suite(ABC):
-    """Base class of every suite. Subclasses set ``name``, ``version`` and ``Params``."""
+# The params type of a suite. Its default (PEP 696) lets code that handles any suite say plain
+# ``Suite`` (the runner, the registry's users); a suite names its own: ``Suite[AccuracyParams]``.
+P = TypeVar("P", bound=SuiteParams, default=SuiteParams)
+
+
+class Suite(ABC, Generic[P]):
+    """Base class of every suite. Subclasses set ``name``, ``version`` and ``Params``, the
+    pydantic class of ``P`` (a ClassVar cannot be typed with a type variable, so
+    ``__init_subclass__`` fills ``Params`` in from ``Suite[P]`` when a suite leaves it out, and
+    refuses a ``Params`` that is not ``P``)."""
 
     name: ClassVar[str]
     version: ClassVar[str]
@@ -96,8 +87,23 @@ class Suite(ABC):
     # their own lists of suite names. See ``harness.records.SuiteCapabilities``.
     capabilities: ClassVar[SuiteCapabilities] = SuiteCapabilities()
 
-    def __init__(self, *, params: SuiteParams) -> None:
-        self.params = params
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base) if get_origin(base) is Suite else ()
+            if not args or not isinstance(args[0], type):
+                continue  # plain Suite, or still generic (Suite[P])
+            declared = cls.__dict__.get("Params")
+            if declared is None:
+                cls.Params = args[0]
+            elif declared is not args[0]:
+                raise TypeError(
+                    f"{cls.__qualname__}: Params is {declared.__name__} but the class is "
+                    f"Suite[{args[0].__name__}]"
+                )
+
+    def __init__(self, *, params: P) -> None:
+        self.params: P = params
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -112,17 +118,6 @@ class Suite(ABC):
     @abstractmethod
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
         """Evaluate ``model`` on ``data``; write per-example rows through ``ctx.examples``."""
-
-
-def proportion_metric(name: str, k: int, n: int, *, higher: bool | None, description: str) -> Metric:
-    """A share k/n with its Wilson 95% interval (null when n is 0)."""
-    from harness.stats import wilson_interval
-
-    ci = wilson_interval(k, n)
-    return Metric(
-        name=name, value=k / n if n else None, higher_is_better=higher, ci_low=ci.low, ci_high=ci.high,
-        ci_method="wilson" if n else None, n=n, description=description,
-    )
 
 
 def prediction_probabilities(model: ModelAdapter, texts: Sequence[str]) -> FloatArray:

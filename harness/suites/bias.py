@@ -28,12 +28,13 @@ import numpy as np
 from pydantic import Field
 
 from harness import registry
-from harness.bias.swaps import Scorer, run_swaps
+from harness.bias.swaps import Scorer, SwapSettings, run_swaps
 from harness.data import Dataset
 from harness.errors import ConfigError
 from harness.models.base import ModelAdapter
+from harness.predictions import Predictions
 from harness.records import ChartSpec, Metric, Resource, SuiteCapabilities
-from harness.suites.base import Predictions, Suite, SuiteContext, SuiteOutcome, SuiteParams
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 KEY = "suites[bias].params"
 MAX_NAMED_ERRORS = 5  # failed examples named in the warning; the record's details list up to 100
@@ -50,81 +51,41 @@ MSG_NO_PREDICTIONS = "every evaluation example's prediction failed; nothing to c
 
 
 class BiasParams(SuiteParams):
-    positive_label: str | None = Field(
-        default=None, description="Positive class; default: the last label name."
-    )
+    positive_label: str | None = Field(None, description="Positive class; default: the last label name.")
     sensitive_columns: list[str] | None = Field(
-        default=None,
-        description="Dataset group columns to compare; default: all of dataset.columns.groups.",
+        None, description="Dataset group columns to compare; default: all of dataset.columns.groups."
     )
-    intersectional: bool = Field(
-        default=True, description="With several columns, also compare their intersections."
-    )
-    min_group_size: int = Field(
-        default=30, ge=1, description="Smaller groups are reported but left out of gaps."
-    )
-    n_boot: int = Field(
-        default=200, ge=0, le=10_000, description="Bootstrap resamples for CIs (0: none)."
-    )
-    templates: bool = Field(default=True, description="Run the template tests.")
-    template_file: str | None = Field(
-        default=None, description="YAML template set replacing the built-in one."
-    )
-    extra_templates: list[str] = Field(
-        default_factory=list, description="More template sentences with {person}."
-    )
-    builtin_fillers: bool = Field(
-        default=True, description="Use the built-in identity-term categories."
-    )
+    intersectional: bool = Field(True, description="With several columns, also compare their intersections.")
+    min_group_size: int = Field(30, ge=1, description="Smaller groups are reported but left out of gaps.")
+    n_boot: int = Field(200, ge=0, le=10_000, description="Bootstrap resamples for CIs (0: none).")
+    templates: bool = Field(True, description="Run the template tests.")
+    template_file: str | None = Field(None, description="YAML template set replacing the built-in one.")
+    extra_templates: list[str] = Field(default_factory=list, description="More template sentences with {person}.")
+    builtin_fillers: bool = Field(True, description="Use the built-in identity-term categories.")
     census_names: bool = Field(
-        default=True,
-        description="Use census first names (template category 'first_name' and name swaps).",
+        True, description="Use census first names (template category 'first_name' and name swaps)."
     )
-    filler_files: list[str] = Field(
-        default_factory=list, description="Extra filler YAML files (same format)."
-    )
+    filler_files: list[str] = Field(default_factory=list, description="Extra filler YAML files (same format).")
     extra_fillers: dict[str, dict[str, list[str]]] = Field(
-        default_factory=dict,
-        description="Inline filler categories: {category: {group: [phrases]}}.",
+        default_factory=dict, description="Inline filler categories: {category: {group: [phrases]}}."
     )
-    categories: list[str] | None = Field(
-        default=None, description="Keep only these filler categories."
-    )
-    names_per_group: int = Field(
-        default=5, ge=1, le=200, description="Census names per gender x race cell."
-    )
-    min_race_share: float = Field(
-        default=0.6, gt=0.5, le=1.0, description="Least race/ethnicity share of a name."
-    )
-    min_gender_share: float = Field(
-        default=0.95, gt=0.5, le=1.0, description="Least sex share of a name."
-    )
-    n_perm: int = Field(default=1000, ge=99, le=100_000, description="Permutations per test.")
-    alpha: float = Field(
-        default=0.05, gt=0.0, lt=1.0, description="Significance level (after Holm)."
-    )
+    categories: list[str] | None = Field(None, description="Keep only these filler categories.")
+    names_per_group: int = Field(5, ge=1, le=200, description="Census names per gender x race cell.")
+    min_race_share: float = Field(0.6, gt=0.5, le=1.0, description="Least race/ethnicity share of a name.")
+    min_gender_share: float = Field(0.95, gt=0.5, le=1.0, description="Least sex share of a name.")
+    n_perm: int = Field(1000, ge=99, le=100_000, description="Permutations per test.")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="Significance level (after Holm).")
     min_gap: float = Field(
-        default=0.02,
-        ge=0.0,
-        le=1.0,
-        description="Least |mean score gap| for two template groups to differ.",
+        0.02, ge=0.0, le=1.0, description="Least |mean score gap| for two template groups to differ."
     )
-    swaps: bool = Field(
-        default=True, description="Run counterfactual swaps on the evaluation texts."
-    )
-    swap_max_examples: int | None = Field(
-        default=None, ge=1, description="Scan a deterministic sample only."
-    )
-    swap_names_per_group: int = Field(
-        default=50, ge=1, le=1000, description="Census names per cell for swaps."
-    )
-    top_k: int = Field(
-        default=5, ge=0, le=100, description="Worst templates / swaps kept as examples."
-    )
+    swaps: bool = Field(True, description="Run counterfactual swaps on the evaluation texts.")
+    swap_max_examples: int | None = Field(None, ge=1, description="Scan a deterministic sample only.")
+    swap_names_per_group: int = Field(50, ge=1, le=1000, description="Census names per cell for swaps.")
+    top_k: int = Field(5, ge=0, le=100, description="Worst templates / swaps kept as examples.")
 
 
-@registry.suites.register("bias")
-class BiasSuite(Suite):
+@registry.suites.register
+class BiasSuite(Suite[BiasParams]):
     name = "bias"
     version = "1.0"
     Params = BiasParams
@@ -146,7 +107,6 @@ class BiasSuite(Suite):
 
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
         p = self.params
-        assert isinstance(p, BiasParams)
         labels = tuple(model.label_names)
         positive = p.positive_label if p.positive_label is not None else labels[-1]
         if positive not in labels:
@@ -186,13 +146,13 @@ class BiasSuite(Suite):
             else data
         )
         self._groups(data, scored, ctx, labels.index(positive), out)
-        scorer = Scorer(model, labels.index(positive), ctx)
+        scorer = Scorer(model, labels.index(positive), ctx.examples, ctx.progress)
         if lists is not None:
             order += self._templates(lists, scorer, ctx, out)
         else:
             out.details["templates"] = {"skipped": "params.templates is false"}
         if p.swaps:
-            order += run_swaps(p, data, table, scorer, ctx, out)
+            order += self._swaps(data, table, scorer, ctx, out)
         out.example_order = order
         out.resources = list({r.name: r for r in reversed(out.resources)}.values())[
             ::-1
@@ -207,7 +167,6 @@ class BiasSuite(Suite):
         from harness.bias.groups import check_columns, group_metrics
 
         p = self.params
-        assert isinstance(p, BiasParams)
         columns = self._columns(full)
         if not columns:
             out.details["groups"] = {"skipped": "the dataset has no sensitive (group) columns"}
@@ -238,10 +197,28 @@ class BiasSuite(Suite):
             details[res.key] = res.details
         out.details["groups"] = details
 
+    def _swaps(
+        self, data: Dataset, table: Any, scorer: Scorer, ctx: SuiteContext, out: SuiteOutcome
+    ) -> list[str]:
+        """Counterfactual swaps (``harness.bias.swaps``) merged into ``out``; their row ids."""
+        p = self.params
+        settings = SwapSettings(
+            max_examples=p.swap_max_examples,
+            names_per_group=p.swap_names_per_group,
+            n_boot=p.n_boot,
+            top_k=p.top_k,
+            seed=ctx.seed,
+        )
+        result = run_swaps(settings, data, table, scorer, ctx.predictions())
+        out.resources += result.resources
+        out.warnings += result.warnings
+        out.metrics += result.metrics
+        out.details["swaps"] = result.details
+        return result.order
+
     def _columns(self, data: Dataset) -> list[str]:
         """The sensitive columns to compare: the parameter, else every group column."""
         p = self.params
-        assert isinstance(p, BiasParams)
         return list(p.sensitive_columns) if p.sensitive_columns is not None else sorted(data.groups)
 
     @staticmethod
@@ -275,7 +252,6 @@ class BiasSuite(Suite):
         from harness.bias.templates import builtin_templates, load_template_file, parse_templates
 
         p = self.params
-        assert isinstance(p, BiasParams)
         if p.template_file is not None:
             templates, t_res = load_template_file(Path(p.template_file), key=f"{KEY}.template_file")
         else:
@@ -313,48 +289,24 @@ class BiasSuite(Suite):
     def _templates(
         self, lists: Any, scorer: Scorer, ctx: SuiteContext, out: SuiteOutcome
     ) -> list[str]:
+        """Template tests: score every template x filler instance, then test each category."""
         from harness.bias.template_tests import ProbeSettings, analyse_category, build_instances
 
         p = self.params
-        assert isinstance(p, BiasParams)
         templates, cats, resources, table = lists
         out.resources += resources
         settings = ProbeSettings(
-            n_boot=p.n_boot,
-            n_perm=p.n_perm,
-            alpha=p.alpha,
-            min_gap=p.min_gap,
-            seed=ctx.seed,
+            n_boot=p.n_boot, n_perm=p.n_perm, alpha=p.alpha, min_gap=p.min_gap, seed=ctx.seed,
             top_k=p.top_k,
         )
         if table is not None and p.census_names:
-            short = [
-                f"{g}/{r}"
-                for (g, r), names in table.cells.items()
-                if len(names) < p.names_per_group
-            ]
-            if short:
-                out.warnings.append(
-                    f"census names: fewer than {p.names_per_group} names qualify in "
-                    f"{', '.join(short)}"
-                )
+            out.warnings += _census_shortfall(table, p.names_per_group)
         per_cat = {c.name: build_instances(templates, c) for c in cats}
         every = [i for c in cats for i in per_cat[c.name]]
         rows = scorer.score_rows(
             [i.id for i in every],
             [i.text for i in every],
-            lambda k, score, label: {
-                "id": every[k].id,
-                "kind": "template",
-                "template": every[k].template,
-                "category": every[k].category,
-                "group": every[k].group,
-                "filler": every[k].filler,
-                "text": every[k].text,
-                "score": score,
-                "predicted": label,
-                "positive": label == scorer.positive_name,
-            },
+            lambda k, score, label: _template_row(every[k], score, label, scorer.positive_name),
         )
         details: dict[str, Any] = {
             "templates": [t.id for t in templates],
@@ -364,11 +316,10 @@ class BiasSuite(Suite):
         gaps: list[float] = []
         n_sig = 0
         for c in cats:
-            inst = per_cat[c.name]
-            got = [rows[i.id] for i in inst]
+            got = [rows[i.id] for i in per_cat[c.name]]
             m, d, w = analyse_category(
                 c,
-                inst,
+                per_cat[c.name],
                 [r["score"] for r in got],
                 [int(r["positive"]) for r in got],
                 [r["predicted"] for r in got],
@@ -380,20 +331,49 @@ class BiasSuite(Suite):
             gap = next(x.value for x in m if x.name == f"templates.{c.name}.score_gap")
             gaps += [gap] if gap is not None else []
             n_sig += len(d["flagged_groups"])
-        out.metrics += [
-            Metric(
-                name="templates.max_score_gap",
-                value=max(gaps) if gaps else None,
-                higher_is_better=False,
-                description="Largest mean-score gap between groups of any filler category.",
-            ),
-            Metric(
-                name="templates.n_flagged_groups",
-                value=n_sig,
-                higher_is_better=False,
-                description="Filler groups that differ from most other groups of their "
-                f"category (pairwise Holm p < {p.alpha} and |gap| >= {p.min_gap}).",
-            ),
-        ]
+        out.metrics += _template_totals(gaps, n_sig, p.alpha, p.min_gap)
         out.details["templates"] = details
         return [i.id for i in every]
+
+
+def _census_shortfall(table: Any, per_group: int) -> list[str]:
+    """A warning when some gender x race cell has fewer qualifying census names than asked."""
+    short = [f"{g}/{r}" for (g, r), names in table.cells.items() if len(names) < per_group]
+    if not short:
+        return []
+    return [f"census names: fewer than {per_group} names qualify in {', '.join(short)}"]
+
+
+def _template_row(instance: Any, score: float, label: str, positive_name: str) -> dict[str, Any]:
+    """The example row of one scored template instance."""
+    return {
+        "id": instance.id,
+        "kind": "template",
+        "template": instance.template,
+        "category": instance.category,
+        "group": instance.group,
+        "filler": instance.filler,
+        "text": instance.text,
+        "score": score,
+        "predicted": label,
+        "positive": label == positive_name,
+    }
+
+
+def _template_totals(gaps: list[float], n_sig: int, alpha: float, min_gap: float) -> list[Metric]:
+    """The two figures over every filler category."""
+    return [
+        Metric(
+            name="templates.max_score_gap",
+            value=max(gaps) if gaps else None,
+            higher_is_better=False,
+            description="Largest mean-score gap between groups of any filler category.",
+        ),
+        Metric(
+            name="templates.n_flagged_groups",
+            value=n_sig,
+            higher_is_better=False,
+            description="Filler groups that differ from most other groups of their "
+            f"category (pairwise Holm p < {alpha} and |gap| >= {min_gap}).",
+        ),
+    ]

@@ -114,13 +114,13 @@ class ExplainParams(SuiteParams):
         return self
 
 
-@registry.suites.register("explain")
-class ExplainSuite(Suite):
+@registry.suites.register
+class ExplainSuite(Suite[ExplainParams]):
     name = "explain"
     version = "1.0"
     Params = ExplainParams
     capabilities = SuiteCapabilities(
-        headline="comprehensiveness", charts=[ChartSpec(kind="explain")]
+        headline="comprehensiveness.aopc", charts=[ChartSpec(kind="explain")]
     )
     description = (
         "Captum attributions (IG, GradientShap, word ablation) with completeness, ERASER "
@@ -133,7 +133,6 @@ class ExplainSuite(Suite):
         from harness.explain.words import tokenize_words
 
         p = self.params
-        assert isinstance(p, ExplainParams)
         adapter: Any = model
         if not all(hasattr(adapter, a) for a in ("model", "tokenizer", "collate", "logits")):
             raise SuiteError(MSG_NOT_TORCH.format(adapter=type(model).__name__))

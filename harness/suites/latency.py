@@ -6,10 +6,14 @@ Tokenisation is timed apart from the model forward. Rows of ``examples/latency.j
 measurement each (raw round times included) and are the source of every metric; the same
 measurements are written as ``latency.benchmark.json`` in the run folder for
 ``pytest-benchmark compare``. Scenarios and methods are described in ``harness/latency/``.
+The record's ``details.per_example`` tells the gate which rows' rounds each single-stream
+percentile is a quantile of (a two-sample test on the rounds).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -18,7 +22,7 @@ from harness import registry
 from harness.data import Dataset
 from harness.errors import SuiteError
 from harness.models.base import ModelAdapter
-from harness.records import ChartSpec, SuiteCapabilities
+from harness.records import ChartSpec, Metric, SuiteCapabilities
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 OFFLINE_POOL = 512  # evaluation texts the length buckets are filled from
@@ -76,8 +80,8 @@ class LatencyParams(SuiteParams):
         return sorted(set(values))
 
 
-@registry.suites.register("latency")
-class LatencySuite(Suite):
+@registry.suites.register
+class LatencySuite(Suite[LatencyParams]):
     name = "latency"
     version = "1.0"
     Params = LatencyParams
@@ -101,12 +105,10 @@ class LatencySuite(Suite):
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
         import torch
 
-        from harness.latency import cost, figures, scenarios, timing, variants
+        from harness.latency import figures, scenarios
         from harness.latency.export import write_benchmark_json
-        from harness.latency.session import Session
 
         p = self.params
-        assert isinstance(p, LatencyParams)
         if not isinstance(model, scenarios.TimedModel):
             raise SuiteError(MSG_NOT_TIMED_MODEL.format(kind=type(model).__name__))
         lengths = [n for n in p.seq_lengths if n <= model.max_length]
@@ -118,54 +120,12 @@ class LatencySuite(Suite):
             warnings.append(
                 MSG_SKIPPED_BUCKETS.format(skipped=skipped, max_length=model.max_length)
             )
-        threads = p.threads or torch.get_num_threads()
-        device = model.device
-        info = {"threads": threads, "device": device, "dtype": model.info().dtype,
-                "torch": torch.__version__}
-        plan = timing.TimingPlan(
-            min_rounds=p.min_rounds, min_time=p.min_time_s, max_time=p.max_time_s,
-            warmup_iterations=p.warmup_iterations, calibration_precision=p.calibration_precision,
-            disable_gc=p.disable_gc,
-        )
-        sync = timing.device_sync(device)
-        tok_plan = plan.scaled(p.tokenize_max_time_s / p.max_time_s)
-        ss_bench = scenarios.Bench(plan.scaled(p.single_stream_max_time_s / p.max_time_s),
-                                   tok_plan, sync, info)
-        bench = scenarios.Bench(plan, tok_plan, sync, info)
-        texts = list(data.sample(p.n_texts, ctx.seed).texts)
-        pool = list(data.sample(OFFLINE_POOL, ctx.seed).texts)
-        size = p.matmul_size or (8192 if device.startswith("cuda") else 1024)
-        dtype = cost.matmul_dtype(model)
-        jobs = [
-            *scenarios.single_stream_jobs(model, texts, ss_bench),
-            *scenarios.offline_jobs(model, pool, bench, batch_sizes=p.batch_sizes, lengths=lengths),
-            cost.matmul_job(device, dtype, size, bench),
-        ]
-        session = Session(ctx.examples, info=info, progress=ctx.progress,
-                          total=len(jobs) + int(p.server) + 3 * int(p.int8))
-        memory = cost.PeakMemory(device).start()
-        session.execute(jobs, threads)
-        if p.server:
-            e2e = session.seconds("single_stream/end_to_end")
-            rate = p.server_rate_qps or 0.5 * len(e2e) / sum(e2e)  # half the batch-1 capacity
-            job = scenarios.server_job(model, texts, bench, rate_qps=rate,
-                                       n_queries=p.server_queries, seed=ctx.seed)
-            session.execute([job], threads)
-        peak_memory = memory.peak_bytes()  # before the int8 copy adds its own weights
-        int8 = None
-        if p.int8:
-            int8 = variants.measure_int8(
-                model, data, session, texts=texts, pool=pool,
-                config=(max(p.batch_sizes), max(lengths)), benches=(ss_bench, bench),
-                threads=threads, eval_examples=p.int8_eval_examples,
-                predictions=ctx.predictions(), seed=ctx.seed, n_boot=p.n_bootstrap,
-            )
-            if int8 is None:
-                warnings.append(f"latency.int8: needs an HFClassifier on CPU (device {device}); "
-                                "skipped")
+        setup = _setup(p, model, data, ctx.seed, lengths)
+        session, memory, peak_memory = _measure(p, model, ctx, setup)
+        int8 = _int8(p, model, data, ctx, setup, session, warnings)
         json_path = write_benchmark_json(
             ctx.run_dir, session.entries(),
-            extra_machine={**info, "interop_threads": torch.get_num_interop_threads()},
+            extra_machine={**setup.info, "interop_threads": torch.get_num_interop_threads()},
         )
         metrics, details = figures.suite_figures(model, session.rows, peak_memory,
                                                  p.stability_threshold)
@@ -173,25 +133,16 @@ class LatencySuite(Suite):
             metrics += figures.int8_metrics(int8)
             details["int8"] = int8
         details.update({
-            "threads": {"requested": p.threads, "pinned": threads,
+            "threads": {"requested": p.threads, "pinned": setup.threads,
                         "observed_while_measuring": sorted(session.observed_threads)},
-            "device": device,
+            "device": setup.device,
             "memory_method": memory.method,
             "benchmark_json": json_path.name,
             "skipped_seq_lengths": skipped,
-            "matmul": {"n": size, "dtype": dtype},
+            "matmul": {"n": setup.matmul_size, "dtype": setup.matmul_dtype},
+            "per_example": per_example_declarations(metrics),
         })
-        stab = details["stability"]
-        if not stab["stable"]:
-            warnings.append(
-                f"latency: unstable measurements (p50 of the round halves differ by more than "
-                f"{p.stability_threshold:.0%}): {', '.join(stab['unstable']) or 'single_stream'}"
-            )
-        if disturbed := figures.disturbed_peak_warning(metrics):
-            warnings.append(disturbed)
-        if session.resumed:
-            warnings.append(f"latency: {session.resumed} measurements come from an earlier, "
-                            "interrupted session of this run")
+        warnings += _measurement_warnings(p, metrics, details, session)
         departures = ["FLOPs are an analytic estimate (2·N·T + attention), not counted; "
                       "see harness/latency/cost.py"]
         if multi := sorted(i for i, r in session.rows.items() if r.get("iterations", 1) > 1):
@@ -199,3 +150,139 @@ class LatencySuite(Suite):
                               "calls each (calibrated to the clock), not over single calls")
         return SuiteOutcome(metrics=metrics, warnings=warnings, departures=departures,
                             details=details, example_order=list(session.rows))
+
+
+# The single-stream rows whose recorded rounds (seconds, ``benchmark.stats.data``) the pNN_ms
+# metrics are quantiles of: metric prefix -> row id.
+SINGLE_STREAM_ROWS = {
+    "single_stream": "single_stream/forward",
+    "single_stream.tokenize": "single_stream/tokenize",
+    "single_stream.end_to_end": "single_stream/end_to_end",
+}
+PERCENTILE = re.compile(r"p(\d+)_ms")
+
+
+def per_example_declarations(metrics: list[Metric]) -> dict[str, dict[str, Any]]:
+    """For the gate (``details.per_example``, read by ``harness.gate.inputs``): each single-stream
+    percentile is that quantile of the row's timed rounds, in milliseconds (two-sample test)."""
+    out: dict[str, dict[str, Any]] = {}
+    for metric in metrics:
+        head, _, tail = metric.name.rpartition(".")
+        match = PERCENTILE.fullmatch(tail)
+        if head in SINGLE_STREAM_ROWS and match:
+            out[metric.name] = {
+                "field": "benchmark.stats.data",
+                "where": {"id": SINGLE_STREAM_ROWS[head]},
+                "aggregate": f"quantile:{int(match.group(1)) / 100}",
+                "scale": 1000.0,
+            }
+    return out
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """How this run measures: threads, benches (plans, device barrier), texts and the matmul."""
+
+    threads: int
+    device: str
+    info: dict[str, Any]
+    single_stream: Any  # scenarios.Bench with the single-stream time budget
+    bench: Any  # scenarios.Bench for offline, server and matmul measurements
+    texts: list[str]
+    pool: list[str]
+    lengths: list[int]
+    matmul_size: int
+    matmul_dtype: Any
+
+
+def _setup(p: LatencyParams, model: Any, data: Dataset, seed: int, lengths: list[int]) -> _Setup:
+    import torch
+
+    from harness.latency import cost, scenarios, timing
+
+    threads = p.threads or torch.get_num_threads()
+    device = model.device
+    info = {"threads": threads, "device": device, "dtype": model.info().dtype,
+            "torch": torch.__version__}
+    plan = timing.TimingPlan(
+        min_rounds=p.min_rounds, min_time=p.min_time_s, max_time=p.max_time_s,
+        warmup_iterations=p.warmup_iterations, calibration_precision=p.calibration_precision,
+        disable_gc=p.disable_gc,
+    )
+    sync = timing.device_sync(device)
+    tok_plan = plan.scaled(p.tokenize_max_time_s / p.max_time_s)
+    ss_bench = scenarios.Bench(plan.scaled(p.single_stream_max_time_s / p.max_time_s),
+                               tok_plan, sync, info)
+    bench = scenarios.Bench(plan, tok_plan, sync, info)
+    texts = list(data.sample(p.n_texts, seed).texts)
+    pool = list(data.sample(OFFLINE_POOL, seed).texts)
+    size = p.matmul_size or (8192 if device.startswith("cuda") else 1024)
+    return _Setup(threads, device, info, ss_bench, bench, texts, pool, lengths, size,
+                  cost.matmul_dtype(model))
+
+
+def _measure(p: LatencyParams, model: Any, ctx: SuiteContext, st: _Setup) -> tuple[Any, Any, int | None]:
+    """Single stream, the offline grid and the matmul peak (and the server scenario when asked);
+    returns the session, the memory probe and the peak memory before any int8 copy."""
+    from harness.latency import cost, scenarios
+    from harness.latency.session import Session
+
+    jobs = [
+        *scenarios.single_stream_jobs(model, st.texts, st.single_stream),
+        *scenarios.offline_jobs(model, st.pool, st.bench, batch_sizes=p.batch_sizes,
+                                lengths=st.lengths),
+        cost.matmul_job(st.device, st.matmul_dtype, st.matmul_size, st.bench),
+    ]
+    session = Session(ctx.examples, info=st.info, progress=ctx.progress,
+                      total=len(jobs) + int(p.server) + 3 * int(p.int8))
+    memory = cost.PeakMemory(st.device).start()
+    session.execute(jobs, st.threads)
+    if p.server:
+        e2e = session.seconds("single_stream/end_to_end")
+        rate = p.server_rate_qps or 0.5 * len(e2e) / sum(e2e)  # half the batch-1 capacity
+        job = scenarios.server_job(model, st.texts, st.bench, rate_qps=rate,
+                                   n_queries=p.server_queries, seed=ctx.seed)
+        session.execute([job], st.threads)
+    return session, memory, memory.peak_bytes()  # before the int8 copy adds its own weights
+
+
+def _int8(
+    p: LatencyParams, model: Any, data: Dataset, ctx: SuiteContext, st: _Setup, session: Any,
+    warnings: list[str],
+) -> dict[str, Any] | None:
+    """The int8 variant's figures when asked and possible (a warning says when it is not)."""
+    if not p.int8:
+        return None
+    from harness.latency import variants
+
+    int8 = variants.measure_int8(
+        model, data, session, texts=st.texts, pool=st.pool,
+        config=(max(p.batch_sizes), max(st.lengths)), benches=(st.single_stream, st.bench),
+        threads=st.threads, eval_examples=p.int8_eval_examples,
+        predictions=ctx.predictions(), seed=ctx.seed, n_boot=p.n_bootstrap,
+    )
+    if int8 is None:
+        warnings.append(f"latency.int8: needs an HFClassifier on CPU (device {st.device}); "
+                        "skipped")
+    return int8
+
+
+def _measurement_warnings(
+    p: LatencyParams, metrics: list[Metric], details: dict[str, Any], session: Any
+) -> list[str]:
+    """Unstable rounds, a disturbed matmul peak, and measurements resumed from an earlier session."""
+    from harness.latency import figures
+
+    warnings: list[str] = []
+    stab = details["stability"]
+    if not stab["stable"]:
+        warnings.append(
+            f"latency: unstable measurements (p50 of the round halves differ by more than "
+            f"{p.stability_threshold:.0%}): {', '.join(stab['unstable']) or 'single_stream'}"
+        )
+    if disturbed := figures.disturbed_peak_warning(metrics):
+        warnings.append(disturbed)
+    if session.resumed:
+        warnings.append(f"latency: {session.resumed} measurements come from an earlier, "
+                        "interrupted session of this run")
+    return warnings

@@ -4,12 +4,15 @@ For each recipe, a deterministic sample of the evaluation split is attacked (in 
 processes, resumable per example); the record holds clean accuracy, accuracy under attack,
 attack success rate with Wilson intervals, outcome counts, perturbation size, query and time
 cost, and validity figures (sentence similarity of successful attacks, measured with the same
-offline encoder for every recipe). Per-example rows: ``examples/robustness.jsonl``.
+offline encoder for every recipe). Per-example rows: ``examples/robustness.jsonl``; the record's
+``details.per_example`` tells the gate which rows each rate counts (a paired test per example).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -17,9 +20,9 @@ from pydantic import Field, field_validator
 
 from harness import registry
 from harness.records import ChartSpec, Metric, SuiteCapabilities
-from harness.robust.recipes import RECIPES, REFERENCE_ANGULAR_SIMILARITY, available_recipes
-from harness.stats import order_statistic_ci, t_mean_ci
-from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams, proportion_metric
+from harness.robust.figures import recipe_figures
+from harness.robust.recipes import RECIPES, available_recipes
+from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -91,11 +94,11 @@ def recipe_status() -> dict[str, str | None]:
     return status()
 
 
-@registry.suites.register("robustness")
-class RobustnessSuite(Suite):
+@registry.suites.register
+class RobustnessSuite(Suite[RobustnessParams]):
     name: ClassVar[str] = "robustness"
     version: ClassVar[str] = "1.0"
-    Params: ClassVar[type[SuiteParams]] = RobustnessParams
+    Params = RobustnessParams
     # Rows carry seconds per example and time budgets end searches: some outcomes depend on the
     # machine's speed.
     capabilities = SuiteCapabilities(
@@ -126,265 +129,194 @@ class RobustnessSuite(Suite):
         return None
 
     def run(self, model: ModelAdapter, data: Dataset, ctx: SuiteContext) -> SuiteOutcome:
-        from harness.robust.attacks import build_attack, first_queries
-        from harness.robust.engine import Job, example_seed, run_jobs
-        from harness.robust.resources import AttackResources, SentenceEncoder, angular_similarity
+        from harness.robust.engine import run_jobs
+        from harness.robust.resources import AttackResources
         from harness.robust.textattack_adapter import load_textattack
-        from harness.robust.victim import VictimWrapper
 
-        p: RobustnessParams = self.params  # type: ignore[assignment]
+        p = self.params
         seed = ctx.seed if p.seed is None else p.seed
         workers = p.workers or ctx.workers
         sample = data.sample(p.n_examples, seed)
         resources = AttackResources.fetch()
         load_textattack(resources)
-        victim = VictimWrapper(model)
-        clean = victim.warm(
-            list(sample.texts)
-        )  # one bucketed pass; every search starts from a cache hit
-        encoder = SentenceEncoder(resources.encoder_dir) if p.validity else None
-
-        jobs = [
-            Job(recipe, eid, text, label, example_seed(seed, recipe, eid))
-            for recipe in p.recipes
-            for eid, text, label in zip(sample.ids, sample.texts, sample.labels, strict=True)
-            if f"{recipe}:{eid}" not in ctx.examples.done
-        ]
-        pending = sorted({j.recipe for j in jobs})
-        attacks = {
-            r: build_attack(r, victim, resources, query_budget=p.query_budget)
-            for r in pending
-        }
-        # Batching across examples: the word-importance pass the greedy searches begin with is
-        # the same texts for every recipe that uses it; answer all of them in one bucketed pass
-        # (workers fork after this and share the cache). Misclassified examples are skipped by
-        # the attack, so their texts are not asked for.
-        correct = {
-            eid
-            for eid, probs, label in zip(sample.ids, clean, sample.labels, strict=True)
-            if int(np.argmax(probs)) == int(label)
-        }
-        victim.warm(
-            [
-                query
-                for job in jobs
-                if job.example_id in correct
-                for query in first_queries(attacks[job.recipe], job.text)
-            ]
+        prepared = _prepare(p, model, sample, resources, seed, ctx.examples.done)
+        total = len(p.recipes) * len(sample)
+        writer = _RowWriter(
+            model.label_names, prepared.encoder, ctx, finished=total - len(prepared.jobs), total=total
         )
-        total, finished = len(p.recipes) * len(sample), len(p.recipes) * len(sample) - len(jobs)
-        labels = model.label_names
-
-        def record(job: Job, fields: dict[str, Any]) -> None:
-            nonlocal finished
-            row: dict[str, Any] = {
-                "id": job.row_id,
-                "recipe": job.recipe,
-                "example_id": job.example_id,
-                "label": job.label,
-                "label_name": labels[job.label],
-                **fields,
-                "similarity": None,
-                "angular_similarity": None,
-            }
-            if encoder is not None and fields["result"] == "succeeded":
-                cos = encoder.cosine([fields["original_text"]], [fields["perturbed_text"]])
-                row["similarity"] = float(cos[0])
-                row["angular_similarity"] = float(angular_similarity(cos)[0])
-            ctx.examples.append(row)
-            finished += 1
-            ctx.progress(finished, total)
-
         started = time.perf_counter()
         run_jobs(
-            jobs,
-            attacks=attacks,
-            victim=victim,
+            prepared.jobs,
+            attacks=prepared.attacks,
+            victim=prepared.victim,
             time_budget_s=p.time_budget_s,
             workers=workers,
-            on_result=record,
+            on_result=writer,
         )
         elapsed = time.perf_counter() - started
         # How many attacks this invocation ran (vs. resumed) is run bookkeeping, not a result:
         # it goes to the log so a resumed record equals an uninterrupted one.
-        ctx.logger.info("robustness: attacked %d (recipe, example) pairs in this invocation", len(jobs))
-
-        done = ctx.examples.done
+        ctx.logger.info(
+            "robustness: attacked %d (recipe, example) pairs in this invocation", len(prepared.jobs)
+        )
         order = [f"{r}:{eid}" for r in p.recipes for eid in sample.ids]
-        metrics: list[Metric] = []
-        warnings: list[str] = []
+        metrics, warnings, recipes = _recipes_figures(p, order, ctx.examples.done)
+        if len(prepared.jobs):
+            metrics.append(_throughput(len(prepared.jobs), elapsed))
         details: dict[str, Any] = {
             "n_examples": len(sample),
             "seed": seed,
             "workers": workers,
             "attack_wall_time_s": elapsed,
             "clean_accuracy_from_warm_pass": float(
-                np.mean(clean.argmax(axis=1) == np.asarray(sample.labels))
+                np.mean(prepared.clean.argmax(axis=1) == np.asarray(sample.labels))
             ),
-            "recipes": {},
+            "recipes": recipes,
+            "per_example": per_example_declarations(p.recipes),
         }
-        for recipe in p.recipes:
-            rows = [done[i] for i in order if i.startswith(f"{recipe}:") and i in done]
-            recipe_metrics, summary = recipe_figures(recipe, rows)
-            metrics += recipe_metrics
-            details["recipes"][recipe] = summary
-            if summary["timed_out"]:
-                warnings.append(
-                    f"{recipe}: {summary['timed_out']} example(s) hit the "
-                    f"{p.time_budget_s} s time budget"
-                )
-        if len(jobs):
-            metrics.append(
-                Metric(
-                    name="examples_per_second",
-                    value=len(jobs) / elapsed if elapsed > 0 else None,
-                    higher_is_better=True,
-                    n=len(jobs),
-                    unit="examples/s",
-                    description="Attacked (recipe, example) pairs per second in this run",
-                )
-            )
         departures = list(METHOD_DEPARTURES)
         for recipe in p.recipes:
             departures += [f"{recipe}: {d}" for d in RECIPES[recipe].departures]
-        names = ["wordnet-3.0", "stopwords-en", "use-multilingual-v3", "pattern-tagger-en"]
         return SuiteOutcome(
             metrics=metrics,
             warnings=warnings,
             departures=departures,
-            resources=resources.records(names),
+            resources=resources.records(RESOURCE_NAMES),
             details=details,
             example_order=order,
         )
 
 
-def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric], dict[str, Any]]:
-    """Metrics and a summary table entry for one recipe's rows."""
-    counts = {
-        k: sum(r["result"] == k for r in rows)
-        for k in ("succeeded", "failed", "skipped", "timed_out")
+RESOURCE_NAMES = ["wordnet-3.0", "stopwords-en", "use-multilingual-v3", "pattern-tagger-en"]
+# What each headline rate counts among a recipe's rows (field ``result``), for the gate's
+# per-example test (``details.per_example``; the format is ``harness.gate.inputs``'s).
+RATE_OUTCOMES: dict[str, dict[str, Any]] = {
+    "attack_success_rate": {"positive": ["succeeded"], "exclude": {"result": ["skipped"]}},
+    "accuracy_under_attack": {"positive": ["failed", "timed_out"]},
+    "clean_accuracy": {"positive": ["succeeded", "failed", "timed_out"]},
+}
+
+
+def per_example_declarations(recipes: list[str]) -> dict[str, dict[str, Any]]:
+    """How each recipe's rates decompose into its rows: a 0/1 outcome per attacked example."""
+    return {
+        f"{recipe}.{rate}": {"field": "result", "where": {"recipe": recipe}, **counted}
+        for recipe in recipes
+        for rate, counted in RATE_OUTCOMES.items()
     }
-    n = len(rows)
-    attacked = counts["succeeded"] + counts["failed"] + counts["timed_out"]
-    spec = RECIPES[recipe]
-    threshold = spec.similarity_threshold or REFERENCE_ANGULAR_SIMILARITY
-    pct = np.array(
-        [r["words_perturbed_pct"] for r in rows if r["words_perturbed_pct"] is not None],
-        dtype=float,
-    )
-    queries = np.array([r["queries"] for r in rows if r["result"] != "skipped"], dtype=float)
-    seconds = np.array([r["seconds"] for r in rows], dtype=float)
-    sims = np.array(
-        [r["angular_similarity"] for r in rows if r.get("angular_similarity") is not None],
-        dtype=float,
-    )
-    m = [
-        proportion_metric(
-            f"{recipe}.clean_accuracy",
-            attacked,
-            n,
-            higher=True,
-            description="Accuracy on the attacked sample before the attack",
-        ),
-        proportion_metric(
-            f"{recipe}.accuracy_under_attack",
-            counts["failed"] + counts["timed_out"],
-            n,
-            higher=True,
-            description="Share of the sample still classified correctly after the attack",
-        ),
-        proportion_metric(
-            f"{recipe}.attack_success_rate",
-            counts["succeeded"],
-            attacked,
-            higher=False,
-            description="Successful attacks among correctly classified examples",
-        ),
+
+
+@dataclass
+class _Prepared:
+    """The attack of one run, ready to go: what is left to attack and the warm victim."""
+
+    victim: Any
+    clean: Any  # (n, k) probabilities of the sample from the warm pass
+    encoder: Any  # SentenceEncoder, or None without validity figures
+    jobs: list[Job]
+    attacks: dict[str, Any]
+
+
+def _prepare(
+    p: RobustnessParams, model: ModelAdapter, sample: Dataset, resources: Any, seed: int,
+    done: Mapping[str, Any],
+) -> _Prepared:
+    """Warm the victim on the sample, list the (recipe, example) pairs not done yet, build their
+    attacks and answer the searches' first queries in one batched pass."""
+    from harness.robust.attacks import build_attack, first_queries
+    from harness.robust.engine import Job, example_seed
+    from harness.robust.resources import SentenceEncoder
+    from harness.robust.victim import VictimWrapper
+
+    victim = VictimWrapper(model)
+    clean = victim.warm(list(sample.texts))  # one bucketed pass; every search starts from a cache hit
+    encoder = SentenceEncoder(resources.encoder_dir) if p.validity else None
+    jobs = [
+        Job(recipe, eid, text, label, example_seed(seed, recipe, eid))
+        for recipe in p.recipes
+        for eid, text, label in zip(sample.ids, sample.texts, sample.labels, strict=True)
+        if f"{recipe}:{eid}" not in done
     ]
-    m += [
-        Metric(
-            name=f"{recipe}.{k}",
-            value=float(v),
-            higher_is_better=None,
-            n=n,
-            unit="examples",
-            description=f"Examples whose attack {k.replace('_', ' ')}",
-        )
-        for k, v in counts.items()
-    ]
-    t = t_mean_ci(pct)
-    med = order_statistic_ci(np.sort(pct), 0.5)
-    tq, ts = t_mean_ci(queries), t_mean_ci(seconds)
-    m += [
-        Metric.with_interval(
-            name=f"{recipe}.words_perturbed_pct.mean",
-            value=float(pct.mean()) if pct.size else None,
-            higher_is_better=None,
-            interval=t,
-            n=int(pct.size),
-            unit="%",
-            description="Mean share of words changed in successful attacks",
-        ),
-        Metric.with_interval(
-            name=f"{recipe}.words_perturbed_pct.median",
-            value=float(np.median(pct)) if pct.size else None,
-            higher_is_better=None,
-            interval=med,
-            n=int(pct.size),
-            unit="%",
-            description="Median share of words changed in successful attacks",
-        ),
-        Metric.with_interval(
-            name=f"{recipe}.queries.mean",
-            value=float(queries.mean()) if queries.size else None,
-            higher_is_better=None,
-            interval=tq,
-            n=int(queries.size),
-            unit="queries",
-            description="Mean model queries per attacked example",
-        ),
-        Metric.with_interval(
-            name=f"{recipe}.seconds_per_example.mean",
-            value=float(seconds.mean()) if seconds.size else None,
-            higher_is_better=False,
-            interval=ts,
-            n=int(seconds.size),
-            unit="s",
-            description="Mean wall-clock seconds per example (one worker)",
-        ),
-    ]
-    below = int(np.sum(sims < threshold))
-    own = "the recipe's own threshold" if spec.similarity_threshold else "reference threshold"
-    m += [
-        Metric(
-            name=f"{recipe}.similarity.mean",
-            value=float(sims.mean()) if sims.size else None,
-            higher_is_better=True,
-            n=int(sims.size),
-            description="Mean angular USE-m similarity of successful adversarial texts "
-            "to their originals",
-        ),
-        Metric(
-            name=f"{recipe}.similarity.p10",
-            value=float(np.quantile(sims, 0.1)) if sims.size else None,
-            higher_is_better=True,
-            n=int(sims.size),
-            description="10th percentile of that similarity",
-        ),
-        proportion_metric(
-            f"{recipe}.similarity.share_below_threshold",
-            below,
-            int(sims.size),
-            higher=False,
-            description=f"Successful attacks below angular similarity {threshold:.3f} ({own})",
-        ),
-    ]
-    summary = {
-        **counts,
-        "n": n,
-        "similarity_threshold": threshold,
-        "similarity_quantiles": [float(q) for q in np.quantile(sims, [0, 0.25, 0.5, 0.75, 1])]
-        if sims.size
-        else None,
+    pending = sorted({j.recipe for j in jobs})
+    attacks = {r: build_attack(r, victim, resources, query_budget=p.query_budget) for r in pending}
+    # Batching across examples: the word-importance pass the greedy searches begin with is
+    # the same texts for every recipe that uses it; answer all of them in one bucketed pass
+    # (workers fork after this and share the cache). Misclassified examples are skipped by
+    # the attack, so their texts are not asked for.
+    correct = {
+        eid
+        for eid, probs, label in zip(sample.ids, clean, sample.labels, strict=True)
+        if int(np.argmax(probs)) == int(label)
     }
-    return m, summary
+    victim.warm(
+        [
+            query
+            for job in jobs
+            if job.example_id in correct
+            for query in first_queries(attacks[job.recipe], job.text)
+        ]
+    )
+    return _Prepared(victim, clean, encoder, jobs, attacks)
+
+
+class _RowWriter:
+    """Writes one attacked example's row (with its similarity when it succeeded) and reports
+    progress; called by the engine as each result arrives."""
+
+    def __init__(
+        self, labels: Sequence[str], encoder: Any, ctx: SuiteContext, *, finished: int, total: int
+    ) -> None:
+        self.labels, self.encoder, self.ctx = labels, encoder, ctx
+        self.finished, self.total = finished, total
+
+    def __call__(self, job: Job, fields: dict[str, Any]) -> None:
+        from harness.robust.resources import angular_similarity
+
+        row: dict[str, Any] = {
+            "id": job.row_id,
+            "recipe": job.recipe,
+            "example_id": job.example_id,
+            "label": job.label,
+            "label_name": self.labels[job.label],
+            **fields,
+            "similarity": None,
+            "angular_similarity": None,
+        }
+        if self.encoder is not None and fields["result"] == "succeeded":
+            cos = self.encoder.cosine([fields["original_text"]], [fields["perturbed_text"]])
+            row["similarity"] = float(cos[0])
+            row["angular_similarity"] = float(angular_similarity(cos)[0])
+        self.ctx.examples.append(row)
+        self.finished += 1
+        self.ctx.progress(self.finished, self.total)
+
+
+def _recipes_figures(
+    p: RobustnessParams, order: list[str], done: Mapping[str, dict[str, Any]]
+) -> tuple[list[Metric], list[str], dict[str, Any]]:
+    """Every recipe's metrics, time-budget warnings and summary, from the rows in ``order``."""
+    metrics: list[Metric] = []
+    warnings: list[str] = []
+    summaries: dict[str, Any] = {}
+    for recipe in p.recipes:
+        rows = [done[i] for i in order if i.startswith(f"{recipe}:") and i in done]
+        recipe_metrics, summary = recipe_figures(recipe, rows)
+        metrics += recipe_metrics
+        summaries[recipe] = summary
+        if summary["timed_out"]:
+            warnings.append(
+                f"{recipe}: {summary['timed_out']} example(s) hit the "
+                f"{p.time_budget_s} s time budget"
+            )
+    return metrics, warnings, summaries
+
+
+def _throughput(n_jobs: int, elapsed: float) -> Metric:
+    return Metric(
+        name="examples_per_second",
+        value=n_jobs / elapsed if elapsed > 0 else None,
+        higher_is_better=True,
+        n=n_jobs,
+        unit="examples/s",
+        description="Attacked (recipe, example) pairs per second in this run",
+    )

@@ -7,7 +7,9 @@ suite finds every example in ``ctx.examples.done``, attacks nothing new, and onl
 The rows are the unsharded run's rows (below), so the record is the unsharded record, by
 construction, except for figures that time this run's own work.
 
-Only suites whose rows depend on nothing but (example, params, seed) can be sharded:
+Only suites whose rows depend on nothing but (example, params, seed) can be sharded; a suite
+says so with ``capabilities.shardable`` and names its sample-size parameter in
+``capabilities.shard_param``. The built-in ones:
 
 - ``invariance``: perturbations are seeded per example id; per-example predictions do not
   depend on the batch (the adapter pads each batch to its longest item under an attention mask;
@@ -21,7 +23,6 @@ Not ``explain`` (it draws sub-samples of its sample, which a shard would draw di
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,9 @@ from harness.store import ExampleLog, read_jsonl
 
 if TYPE_CHECKING:
     from harness.data import Dataset
+    from harness.suites.base import Suite
+    from harness.sweep.work import ShardWork
 
-SHARDABLE = frozenset({"invariance", "robustness"})
 SHARD_DIR = ".shards"
 DONE_SUFFIX = ".done"
 
@@ -38,13 +40,11 @@ MSG_SHARD_MISSING = "shard {path} did not finish (no {marker} marker); run the s
 MSG_SHARD_CONFLICT = "shards disagree on example {row_id!r} of suite {key!r}"
 
 
-def suite_key(names: list[str], i: int) -> str:
-    """The examples-file name the runner gives suite ``i`` (name, or name-i when repeated).
+def shardable_suites() -> list[str]:
+    """Registered suites that declare ``capabilities.shardable``."""
+    from harness import registry
 
-    Mirrors harness.run.runner's private rule; tests/test_sweep.py checks the merged file lands
-    where the runner reads it.
-    """
-    return names[i] if names.count(names[i]) == 1 else f"{names[i]}-{i}"
+    return [n for n in registry.suites.names() if registry.suites.get(n).capabilities.shardable]
 
 
 def shard_log(sweep_dir: Path, job_id: str, key: str, k: int, n_shards: int) -> Path:
@@ -55,81 +55,51 @@ def is_done(log: Path) -> bool:
     return log.with_name(log.name + DONE_SUFFIX).is_file()
 
 
-def shard_part(eval_data: Dataset, params: Any, run_seed: int, k: int, n_shards: int) -> Dataset:
+def shard_part(eval_data: Dataset, suite: Suite, run_seed: int, k: int, n_shards: int) -> Dataset:
     """Every ``n_shards``-th example of the suite's sample, starting at ``k``.
 
-    The suite samples ``data.sample(params.n_examples, seed)``; the part is a subset of that
-    sample no longer than n_examples, so the suite's own sampling returns the part unchanged.
+    The suite samples ``data.sample(params.<shard_param>, seed)``, its ``capabilities`` name the
+    parameter; the part is a subset of that sample no longer than it, so the suite's own
+    sampling returns the part unchanged. A suite's own ``seed`` parameter, when it has one and
+    sets it, replaces the run seed (as in the built-in suites).
     """
-    n = getattr(params, "n_examples", None)
-    seed = getattr(params, "seed", None)
+    param = type(suite).capabilities.shard_param
+    n = getattr(suite.params, param) if param is not None else None
+    seed = getattr(suite.params, "seed", None)
     sample = eval_data.sample(n, run_seed if seed is None else seed)
     return sample.subset(list(range(k, len(sample), n_shards)))
 
 
-def run_shard(
-    config_path: Path, overrides: list[str], suite_index: int, k: int, n_shards: int, log_path: Path
-) -> int:
-    """Run shard k of suite ``suite_index`` of a run file into ``log_path``; returns its rows."""
-    import numpy as np
-    import torch
+def run_shard(work: ShardWork) -> int:
+    """Run shard ``work.k`` of suite ``work.suite_index`` into ``work.log``; returns its rows.
 
+    The run's set-up (threads, seeds, data, model) and the suite's context are built by the
+    same ``harness.run`` functions as an ordinary run; only the examples differ (the part).
+    """
     from harness import registry
-    from harness.artifacts import cache_root
-    from harness.config import load_run_config
-    from harness.data import load_bundle
-    from harness.run.runner import load_model, seed_everything
-    from harness.suites.base import Predictions, SuiteContext
+    from harness.run.folder import file_logger
+    from harness.run.inputs import prepare_inputs, seed_everything
+    from harness.run.predictions import predictions_of
+    from harness.run.suites import suite_context
 
+    log_path, config = work.log, work.config
     if is_done(log_path):
         return sum(1 for _ in read_jsonl(log_path))
-    config, params = load_run_config(config_path, overrides)
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    seed_everything(config.seed)  # the same seeding sequence as the runner
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(f"harness.sweep.shard.{log_path.name}")
-    logger.propagate = False
-    handler = logging.FileHandler(log_path.with_suffix(".log"), encoding="utf-8")
-    logger.addHandler(handler)
-    try:
-        cwd = Path.cwd()
-        bundle = load_bundle(config.dataset, base_dir=cwd)
-        eval_data = bundle.get(config.dataset.eval_split).sample(
-            config.dataset.max_examples, config.dataset.split_seed
-        )
-        model = load_model(
-            config, bundle, base_dir=cwd, cache_root=cache_root(), retrain=False, logger=logger
-        )
-        part = shard_part(eval_data, params[suite_index], config.seed, k, n_shards)
-        seed_everything(config.seed)
-        suite = registry.suites.get(config.suites[suite_index].name)(params=params[suite_index])
+    name = f"harness.sweep.shard.{log_path.name}"
+    with file_logger(name, log_path.with_suffix(".log")) as logger:
+        inputs = prepare_inputs(config, base_dir=Path.cwd(), retrain=False, logger=logger)
+        spec = config.suites[work.suite_index]
+        suite = registry.suites.get(spec.name)(params=work.suite_params[work.suite_index])
+        part = shard_part(inputs.eval_data, suite, config.seed, work.k, work.n_shards)
+        seed_everything(config.seed)  # the same seeding sequence as the runner
         with ExampleLog(log_path) as log:
-
-            def predictions() -> Predictions:
-                probs = model.predict_proba(list(part.texts))
-                return Predictions(
-                    ids=part.ids,
-                    labels=part.labels,
-                    probabilities=np.asarray(probs, dtype=np.float64),
-                )
-
-            ctx = SuiteContext(
-                seed=config.seed,
-                run_dir=log_path.parent,
-                examples=log,
-                logger=logger,
-                predictions=predictions,
-                bundle=bundle,
-                cache_dir=cache_root() / "suites",
-            )
-            suite.run(
-                model, part, ctx
-            )  # the shard's aggregate figures are discarded; rows are kept
+            ctx = suite_context(
+                run_dir=log_path.parent, examples=log, inputs=inputs, seed=config.seed,
+                logger=logger, predictions=lambda: predictions_of(inputs.model, part),
+            )  # fmt: skip
+            suite.run(inputs.model, part, ctx)  # the aggregate figures are discarded; rows kept
             n_rows = len(log.done)
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
     log_path.with_name(log_path.name + DONE_SUFFIX).write_text(f"{n_rows}\n", encoding="utf-8")
     return n_rows
 

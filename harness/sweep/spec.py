@@ -35,13 +35,13 @@ from pydantic import (
 
 from harness.config import (
     RunConfig,
-    StrictModel,
     apply_override,
     parse_run_config,
     read_yaml,
     validation_messages,
 )
 from harness.errors import ConfigError
+from harness.records import StrictModel
 from harness.store import sha256_json
 
 RESERVED = ("label", "grid")
@@ -190,11 +190,12 @@ def load_sweep(path: Path, *, out_dir: Path | None = None) -> Sweep:
         ) from None
     base_raw = _base(spec, path)
     problems: list[str] = []
-    from harness.sweep.shard import SHARDABLE
+    from harness.sweep.shard import shardable_suites
 
+    shardable = shardable_suites() if spec.shards else []
     for name, k in spec.shards.items():
-        if name not in SHARDABLE:
-            problems.append(MSG_NOT_SHARDABLE.format(name=name, known=", ".join(sorted(SHARDABLE))))
+        if name not in shardable:
+            problems.append(MSG_NOT_SHARDABLE.format(name=name, known=", ".join(shardable)))
         if k < 2:
             problems.append(f"shards.{name}: must be at least 2 (got {k})")
     axes = [expand_axis(axis, entries, problems) for axis, entries in spec.matrix.items()]

@@ -1,13 +1,12 @@
 """Fine-tuning preparation: every check that can fail runs here, before any long work starts.
 
-Resolves the base model (catalog artifact, local folder, or hub when online), picks and checks
-the train / dev splits, tokenizes, builds the model for the chosen method (full, LoRA, head
-only) and refuses a LoRA target module the model does not have.
+Resolves the base model (through ``harness.models.sources``, as for the evaluated model),
+picks and checks the train / dev splits, tokenizes, builds the model for the chosen method
+(full, LoRA, head only) and refuses a LoRA target module the model does not have.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,11 +39,6 @@ MSG_MISSING_TARGET = (
     "finetune.lora.target_modules: {missing} not found in base model {base!r}; "
     "Linear modules available: {available}"
 )
-MSG_HUB_OFFLINE = (
-    "finetune.base.hub: {repo!r} needs the Hugging Face Hub, but HF_HUB_OFFLINE is set; "
-    "use finetune.base.artifact (see 'harness list artifacts') or finetune.base.path"
-)
-MSG_NOT_A_MODEL = "finetune.base.artifact: {name!r} is a {kind} artifact, not a model"
 MSG_EARLY_STOP_NO_DEV = (
     "finetune.early_stopping_patience: early stopping needs a dev split; set finetune.dev_split"
 )
@@ -63,58 +57,23 @@ class BaseModel:
     trust_remote_code: bool
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def resolve_base(source: ModelSource, *, base_dir: Path) -> BaseModel:
-    """Find the base model folder, refuse unsafe ones, and digest it."""
-    from harness import artifacts, registry
+    """Find the base model folder (``harness.models.sources``), refuse unsafe ones, digest it."""
     from harness.models.hf import check_model_folder, model_digest
+    from harness.models.sources import resolve
 
-    if source.artifact is not None:
-        try:
-            artifact = registry.artifacts.get(source.artifact)
-        except ConfigError as exc:
-            raise ConfigError(f"finetune.base.artifact: {exc.message}") from None
-        if artifact.kind != "model":
-            raise ConfigError(MSG_NOT_A_MODEL.format(name=source.artifact, kind=artifact.kind))
-        folder, name, kind = artifacts.fetch(source.artifact), source.artifact, "artifact"
-    elif source.path is not None:
-        folder = Path(source.path).expanduser()
-        folder = folder if folder.is_absolute() else base_dir / folder
-        name, kind = folder.name, "path"
-    else:
-        assert source.hub is not None  # the config validator guarantees one source
-        if _offline():
-            raise ModelError(MSG_HUB_OFFLINE.format(repo=source.hub))
-        folder, name, kind = _hub_snapshot(source.hub, source.revision), source.hub, "hub"
+    found = resolve(source, where="finetune.base", base_dir=base_dir)
     weights = check_model_folder(
-        folder, allow_pickle=source.allow_pickle, trust_remote_code=source.trust_remote_code
+        found.folder, allow_pickle=found.allow_pickle, trust_remote_code=found.trust_remote_code
     )
     return BaseModel(
-        name=name,
-        source=kind,
-        folder=folder,
-        digest=model_digest(folder)[0],
+        name=found.name,
+        source=found.source,
+        folder=found.folder,
+        digest=model_digest(found.folder)[0],
         use_safetensors=all(w.suffix == ".safetensors" for w in weights),
-        trust_remote_code=source.trust_remote_code,
+        trust_remote_code=found.trust_remote_code,
     )
-
-
-def _hub_snapshot(repo: str, revision: str | None) -> Path:
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(
-            snapshot_download(
-                repo,
-                revision=revision,
-                allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"],
-            )
-        )
-    except Exception as exc:  # the hub client raises many types; all mean "not available"
-        raise ModelError(f"finetune.base.hub: cannot download {repo!r} ({exc})") from None
 
 
 def select_splits(
