@@ -119,10 +119,13 @@ class BoostName:
 
 
 def run_suite(
-    model: Any, data: Dataset, tmp_path: Path, **params: Any
+    model: Any, data: Dataset, tmp_path: Path, preds: Predictions | None = None, **params: Any
 ) -> tuple[SuiteOutcome, Path]:
-    probs = model.predict_proba(list(data.texts))
-    preds = Predictions(ids=data.ids, labels=data.labels, probabilities=probs)
+    """The bias suite on ``data`` with the run's shared predictions (by default: every example
+    answered by ``model``)."""
+    if preds is None:
+        probs = model.predict_proba(list(data.texts))
+        preds = Predictions(ids=data.ids, labels=data.labels, probabilities=probs)
     path = tmp_path / "examples" / "bias.jsonl"
     log = ExampleLog(path).open()
     ctx = SuiteContext(

@@ -3,7 +3,6 @@ stratified bootstrap behind the equalized-odds interval (issue 14, defect 8)."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,9 @@ from harness.bias.resample import (
 )
 from harness.data import Dataset
 from harness.predictions import Predictions
-from harness.store import ExampleLog, read_jsonl
-from harness.suites.base import SuiteContext, SuiteOutcome
-from harness.suites.bias import MSG_NO_PREDICTIONS, BiasParams, BiasSuite
+from harness.store import read_jsonl
+from harness.suites.base import SuiteOutcome
+from harness.suites.bias import MSG_NO_PREDICTIONS
 from tests import test_bias as shared
 
 # The tiny BERT and the tiny dataset of tests/test_bias.py, made visible to this module.
@@ -58,20 +57,7 @@ def run_failing(
         probabilities=probs[keep],
         errors=failed,
     )
-    path = tmp_path / "examples" / "bias.jsonl"
-    log = ExampleLog(path).open()
-    ctx = SuiteContext(
-        seed=0,
-        run_dir=tmp_path,
-        examples=log,
-        logger=logging.getLogger("test"),
-        predictions=lambda: preds,
-    )
-    try:
-        out = BiasSuite(params=BiasParams(**{**FAST, **params})).run(model, data, ctx)
-    finally:
-        log.close()
-    return out, path
+    return shared.run_suite(model, data, tmp_path, preds, **{**FAST, **params})
 
 
 class RaisesOn:
@@ -154,20 +140,9 @@ def test_a_model_that_raises_through_the_runner_predictions(
     model = RaisesOn(split_model, data.texts[3])
     preds = compute_predictions(model, data, tmp_path, lambda done, total: None)
     assert set(preds.errors) == {data.ids[3]}
-    path = tmp_path / "examples" / "bias.jsonl"
-    log = ExampleLog(path).open()
-    ctx = SuiteContext(
-        seed=0,
-        run_dir=tmp_path,
-        examples=log,
-        logger=logging.getLogger("test"),
-        predictions=lambda: preds,
+    out, _ = shared.run_suite(
+        model, data, tmp_path, preds, **FAST, templates=False, swaps=False, min_group_size=1
     )
-    try:
-        params = BiasParams(**{**FAST, "templates": False, "swaps": False, "min_group_size": 1})
-        out = BiasSuite(params=params).run(model, data, ctx)  # type: ignore[arg-type]
-    finally:
-        log.close()
     warning = next(w for w in out.warnings if "without a prediction" in w)
     assert f"{data.ids[3]!r} (model raised ValueError: input the tokenizer cannot take)" in warning
     assert metric(out, "groups.group.equalized_odds_difference").n == len(data) - 1

@@ -325,3 +325,16 @@ def test_gate_reads_real_run_folders(real_run: Path, tmp_path: Path) -> None:
         "paired randomization (exact)",
     ]
     assert all(t["n"] == load_record(real_run).dataset.split("test").n for t in tests)  # type: ignore[union-attr]
+
+
+def test_replay_skips_rows_without_a_prediction(replay_run: Path) -> None:
+    """A valid error row (predicted null with its reason) has nothing to reproduce."""
+    from harness.audit.replay import replay
+
+    rows = list(read_jsonl(replay_run / PREDICTIONS_FILE))
+    failed = rows[2]["id"]
+    rows[2] = {"id": failed, "label": rows[2]["label"], "predicted": None, "probabilities": None,
+               "error": "model raised RuntimeError: boom"}
+    atomic_write_text(replay_run / PREDICTIONS_FILE, "".join(example_line(r) + "\n" for r in rows))
+    problems = replay(replay_run, load_record(replay_run), len(rows))
+    assert problems == [], problems

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.audit.verify import VerifyReport
 from harness.errors import HarnessError
-from harness.gate.inputs import read_predictions
+from harness.gate.inputs import PredictionTable, read_predictions
 from harness.records import PREDICTIONS_FILE, RunRecord
 
 PROBABILITY_TOLERANCE = 1e-4
@@ -59,55 +60,96 @@ def replay_into(report: VerifyReport, n: int) -> VerifyReport:
     return report
 
 
-def replay(run_dir: Path, record: RunRecord, n: int) -> list[str]:
-    """Problems found by re-predicting ``n`` recorded examples (empty list: all reproduced)."""
-    from harness.config import RunConfig
-    from harness.data import load_bundle
-    from harness.models.hf import HFClassifier, model_digest
+class _Refused(Exception):
+    """A reason the replay cannot run: reported as one problem."""
 
+
+def replay(run_dir: Path, record: RunRecord, n: int) -> list[str]:
+    """Problems found by re-predicting ``n`` recorded examples (empty list: all reproduced).
+
+    Only examples the run answered are chosen: a row without a prediction (``predicted`` null
+    with its ``error``) has nothing to reproduce."""
     if n <= 0:
         return [f"--replay must be a positive number of examples (got {n})"]
     labels = list(record.dataset.label_names or record.model.label_names)
     try:
-        table = read_predictions(run_dir / PREDICTIONS_FILE, labels)
+        table = read_predictions(run_dir / PREDICTIONS_FILE, labels).scored()
+        folder = _checked_model_folder(run_dir, record)
+        config, text_of = _recorded_inputs(record)
+        chosen = choose_ids(table.ids, n, record.provenance.seed)
+        _check_ids(chosen, text_of, record, config)
     except HarnessError as exc:
         return [f"replay: {exc.message}"]
+    except _Refused as exc:
+        return [str(exc)]
+    probs = _predict(folder, record, config, labels, [text_of[i] for i in chosen])
+    return _compare(table, chosen, probs)
+
+
+def _checked_model_folder(run_dir: Path, record: RunRecord) -> Path:
+    from harness.models.hf import model_digest
+
     folder = _model_folder(run_dir, record)
     if folder is None:
-        return [
+        raise _Refused(
             f"replay: the model folder {record.model.location!r} named by the record "
             "is not available here"
-        ]
+        )
     digest = model_digest(folder)[0]
     if digest != record.model.digest:
-        return [
+        raise _Refused(
             f"replay: the model at {folder} has digest {digest[:12]}…, "
             f"the record names {record.model.digest[:12]}…; "
             "refusing to replay with a different model"
-        ]
+        )
+    return folder
+
+
+def _recorded_inputs(record: RunRecord) -> tuple[Any, dict[str, str]]:
+    """The record's validated config and id -> text of its evaluation split."""
+    from harness.config import RunConfig
+    from harness.data import load_bundle
+
     try:
         config = RunConfig.model_validate(record.config)
         bundle = load_bundle(config.dataset)
         data = bundle.get(config.dataset.eval_split)
     except HarnessError as exc:
-        return [f"replay: cannot load the dataset named in the record's config: {exc.message}"]
+        raise _Refused(
+            f"replay: cannot load the dataset named in the record's config: {exc.message}"
+        ) from None
     except ValueError as exc:  # pydantic ValidationError
-        return [f"replay: the record's config does not validate ({exc})"]
-    chosen = choose_ids(table.ids, n, record.provenance.seed)
-    text_of = dict(zip(data.ids, data.texts, strict=True))
+        raise _Refused(f"replay: the record's config does not validate ({exc})") from None
+    return config, dict(zip(data.ids, data.texts, strict=True))
+
+
+def _check_ids(chosen: list[str], text_of: dict[str, str], record: RunRecord, config: Any) -> None:
     missing = [i for i in chosen if i not in text_of]
-    if missing:
-        recorded = record.dataset.split(data.split)
-        hint = ""
-        if recorded is not None and recorded.sha256 != data.digest():
+    if not missing:
+        return
+    split = config.dataset.eval_split
+    recorded = record.dataset.split(split)
+    hint = ""
+    if recorded is not None:
+        from harness.data import load_bundle
+
+        data = load_bundle(config.dataset).get(split)
+        if recorded.sha256 != data.digest():
             hint = (
                 f"; the split loaded from the record's config has digest {data.digest()[:12]}…, "
                 f"the record {recorded.sha256[:12]}…"
             )
-        return [
-            f"replay: {len(missing)} recorded id(s) are not in the dataset's {data.split!r} split "
-            f"(first: {missing[0]!r}){hint}"
-        ]
+    raise _Refused(
+        f"replay: {len(missing)} recorded id(s) are not in the dataset's {split!r} split "
+        f"(first: {missing[0]!r}){hint}"
+    )
+
+
+def _predict(
+    folder: Path, record: RunRecord, config: Any, labels: list[str], texts: list[str]
+) -> Any:
+    from harness.models.hf import HFClassifier
+
     model = HFClassifier.load(
         folder,
         name=record.model.name,
@@ -120,7 +162,10 @@ def replay(run_dir: Path, record: RunRecord, n: int) -> list[str]:
         allow_pickle=config.model.allow_pickle,
         trust_remote_code=config.model.trust_remote_code,
     )
-    probs = model.predict_proba([text_of[i] for i in chosen])
+    return model.predict_proba(texts)
+
+
+def _compare(table: PredictionTable, chosen: list[str], probs: Any) -> list[str]:
     index = table.index()
     rows = [index[i] for i in chosen]
     problems = []
