@@ -22,8 +22,10 @@ from pydantic import (
 )
 
 from harness.errors import ConfigError
+from harness.frameworks import AuditConfig
 from harness.records import StrictModel
 from harness.registry import did_you_mean
+from harness.report_config import ReportConfig
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 
@@ -48,13 +50,41 @@ class ModelSource(StrictModel):
         return self
 
 
+class AgreementConfig(StrictModel):
+    """How a reduced-precision evaluation is checked against fp32 (harness/models/agreement.py)."""
+
+    sample: PositiveInt = Field(default=512, description="Evaluation examples re-run in fp32 (seeded sample).")
+    min_agreement: float = Field(
+        default=0.995, ge=0.0, le=1.0, description="Argmax agreement with fp32 below which the run warns."
+    )
+    strict: bool = Field(default=False, description="Below min_agreement: an error instead of a warning.")
+    n_bootstrap: int = Field(default=1000, ge=100, description="Resamples for the accuracy-difference CI.")
+
+
 class ModelConfig(ModelSource):
     """The evaluated model and how to run inference. Without source it is the fine-tuned checkpoint."""
 
     max_length: PositiveInt = Field(default=128, description="Truncation length in tokens.")
     batch_size: PositiveInt = Field(default=32, description="Inference batch size.")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        default="auto", description="auto: bf16 autocast on CUDA, fp32 elsewhere."
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = Field(
+        default="auto",
+        description="Evaluation forwards: auto = fp32 (the reference); bf16 / fp16 autocast (CPU "
+        "and CUDA); int8 = dynamic int8 nn.Linear (CPU). Reduced precision runs the fp32 agreement "
+        "probe (model.agreement). See harness/models/precision.py.",
+    )
+    agreement: AgreementConfig = Field(
+        default_factory=lambda: AgreementConfig(), exclude_if=lambda v: v == AgreementConfig(),
+        description="The fp32 agreement probe of a reduced-precision evaluation.",
+    )
+    # Left out of the dump at their defaults, so configs without them keep their digests.
+    kind: str = Field(
+        default="hf-classifier", exclude_if=lambda v: v == "hf-classifier",
+        description="Model kind (harness.registry.model_kinds): 'hf-classifier' (a sequence "
+        "classifier), 'zero-shot-embedding', 'zero-shot-nli', 'masked-lm', 'causal-lm', 'setfit'.",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, exclude_if=lambda v: not v,
+        description="The kind's parameters (prompt, verbalizer, label descriptions ...).",
     )
 
 
@@ -65,13 +95,58 @@ class ColumnsConfig(StrictModel):
     groups: list[str] = Field(default_factory=list, description="Sensitive / group columns.")
 
 
-class DatasetConfig(StrictModel):
-    """A catalog dataset (``name``) or local file(s) with column mapping."""
+EVAL_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+DataFormat = Literal["auto", "csv", "jsonl", "parquet", "arrow", "disk"]
+
+
+class DataSourceConfig(StrictModel):
+    """Where rows come from: exactly one of a catalog name, local file(s) or a Hub dataset."""
 
     name: str | None = Field(default=None, description="Catalog dataset, e.g. 'rotten-tomatoes'.")
-    path: str | None = Field(default=None, description="One local file, split by split_fractions.")
+    path: str | None = Field(
+        default=None,
+        description="One local file (CSV, JSONL, Parquet, Arrow) or a datasets save_to_disk folder.",
+    )
     files: dict[str, str] | None = Field(default=None, description="Local file per split.")
-    format: Literal["auto", "csv", "jsonl", "parquet"] = "auto"
+    hub: str | None = Field(default=None, description="Hugging Face Hub dataset ORG/NAME (only when online).")
+    config: str | None = Field(default=None, description="Hub dataset configuration (subset) name.")
+    revision: str | None = Field(
+        default=None, description="Hub revision to pin (branch, tag or commit); the commit is recorded."
+    )
+    format: DataFormat = Field(default="auto", description="auto: from the suffix; a folder is 'disk'.")
+    label_map: dict[str, str] | None = Field(
+        default=None,
+        description="Dataset label values -> the model's label names (as HF evaluator's "
+        "label_mapping); every value must be mapped. Kept in the record.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSourceConfig:
+        chosen = [k for k in ("name", "path", "files", "hub") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"give exactly one of name, path, files or hub (got {', '.join(chosen) or 'none'})")
+        if self.hub is None and (self.config is not None or self.revision is not None):
+            raise ValueError("'config' and 'revision' belong to a hub dataset (set 'hub')")
+        if self.label_map is not None and not self.label_map:
+            raise ValueError("'label_map' is empty; remove it or map every label value")
+        return self
+
+
+class EvalSetConfig(DataSourceConfig):
+    """One more evaluation set (out-of-domain, out-of-time): a source and which of its splits."""
+
+    split: str | None = Field(
+        default=None,
+        description="Split of the source to evaluate; default: the main eval_split when the "
+        "source has it, else its only split (a single file is one split).",
+    )
+    columns: ColumnsConfig | None = Field(default=None, description="Default: the main dataset's.")
+    max_examples: PositiveInt | None = Field(default=None, description="Evaluate a deterministic sample.")
+
+
+class DatasetConfig(DataSourceConfig):
+    """A catalog dataset (``name``), local file(s) or a Hub dataset, with column mapping."""
+
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
     labels: list[str] | None = Field(default=None, description="Declared label set, in index order.")
     split_fractions: dict[str, PositiveFloat] = Field(
@@ -81,12 +156,24 @@ class DatasetConfig(StrictModel):
     split_seed: int = 0
     eval_split: str = Field(default="test", description="The split the suites evaluate.")
     max_examples: PositiveInt | None = Field(default=None, description="Evaluate a deterministic sample.")
+    extra_eval: dict[str, EvalSetConfig] = Field(
+        default_factory=dict,
+        description="More evaluation sets by name, each with its own predictions, metrics and "
+        "gap to the main split (label set: the main dataset's).",
+    )
 
     @model_validator(mode="after")
-    def _one_source(self) -> DatasetConfig:
-        chosen = [k for k in ("name", "path", "files") if getattr(self, k) is not None]
-        if len(chosen) != 1:
-            raise ValueError(f"give exactly one of name, path or files (got {', '.join(chosen) or 'none'})")
+    def _labels_and_sets(self) -> DatasetConfig:
+        bad = [k for k in self.extra_eval if not EVAL_SET_NAME.match(k)]
+        if bad:
+            raise ValueError(f"extra_eval: name {bad[0]!r} must be letters, digits, '_' or '-'")
+        if self.labels is not None:
+            for where, mapping in [("label_map", self.label_map)] + [
+                (f"extra_eval.{k}.label_map", v.label_map) for k, v in self.extra_eval.items()
+            ]:
+                unknown = sorted({v for v in (mapping or {}).values()} - set(self.labels))
+                if unknown:
+                    raise ValueError(f"{where}: {unknown[0]!r} is not in dataset.labels {self.labels}")
         return self
 
 
@@ -98,12 +185,61 @@ class LoraConfig(StrictModel):
     merge: bool = Field(default=True, description="Merge the adapter into the weights when saving.")
 
 
+ADVERSARIAL_ATTACK_KEYS = ("recipe", "warmup_epochs", "ratio", "query_budget", "time_budget_s", "workers")
+ADVERSARIAL_EMBEDDING_KEYS = ("epsilon", "alpha", "steps", "adv_weight")
+
+
+class AdversarialConfig(StrictModel):
+    """Adversarial fine-tuning (``finetune.adversarial``): attack-based augmentation, or
+    embedding-space perturbations (FGM, PGD, FreeLB). See harness/models/finetune/adversarial.py."""
+
+    method: Literal["attack", "fgm", "pgd", "freelb"] = Field(
+        description="attack: add successful adversarial examples of a recipe each epoch after a clean "
+        "warm-up; fgm / pgd / freelb: perturb the input embeddings in the loss's ascent direction."
+    )
+    recipe: str = Field(default="deepwordbug", description="attack: the attack recipe (robustness suite names).")
+    warmup_epochs: int = Field(default=1, ge=0, description="attack: clean epochs before the first attack.")
+    ratio: float = Field(default=0.1, gt=0.0, le=1.0, description="attack: share of the training set attacked per epoch.")
+    query_budget: PositiveInt = Field(default=200, description="attack: model queries per attacked example.")
+    time_budget_s: PositiveFloat | None = Field(default=10.0, description="attack: seconds per attacked example.")
+    workers: PositiveInt = Field(default=1, description="attack: worker processes for the attacks.")
+    epsilon: PositiveFloat = Field(default=1.0, description="fgm/pgd/freelb: L2 radius of the perturbation per example.")
+    alpha: PositiveFloat = Field(default=0.3, description="pgd/freelb: ascent step size.")
+    steps: PositiveInt = Field(default=3, description="pgd/freelb: ascent steps per batch.")
+    adv_weight: float = Field(default=1.0, ge=0.0, description="fgm/pgd: weight of the adversarial loss beside the clean loss.")
+
+    @model_validator(mode="after")
+    def _keys_of_the_method(self) -> AdversarialConfig:
+        wrong = ADVERSARIAL_EMBEDDING_KEYS if self.method == "attack" else ADVERSARIAL_ATTACK_KEYS
+        if self.method == "fgm":
+            wrong = (*wrong, "alpha", "steps")
+        if self.method == "freelb":
+            wrong = (*wrong, "adv_weight")  # FreeLB averages its ascent steps' losses
+        given = [k for k in wrong if k in self.model_fields_set]
+        if given:
+            raise ValueError(f"{', '.join(given)}: not a parameter of method {self.method!r}")
+        return self
+
+
 class FinetuneConfig(StrictModel):
     """The fine-tuning stage; its checkpoint becomes the evaluated model."""
 
     base: ModelSource
-    method: Literal["full", "lora", "head"] = "full"
+    method: str = Field(
+        default="full",
+        description="full, head, lora, adalora, ia3, prompt_tuning, prefix_tuning or setfit "
+        "(harness.registry.finetune_methods).",
+    )
     lora: LoraConfig = Field(default_factory=LoraConfig)
+    # Left out of the dump when unset, so the cache keys of earlier fine-tunes do not change.
+    params: dict[str, Any] = Field(
+        default_factory=dict, exclude_if=lambda v: not v,
+        description="The method's parameters (all methods but lora, whose are in 'lora').",
+    )
+    shots: PositiveInt | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Few-shot: train on K examples per class, drawn with the seed (ids recorded).",
+    )
     train_split: str = "train"
     dev_split: str | None = "dev"
     max_train_examples: PositiveInt | None = None
@@ -121,6 +257,16 @@ class FinetuneConfig(StrictModel):
     group_by_length: bool = True
     eval_steps: PositiveInt | None = Field(default=None, description="Evaluate on dev every N steps (else each epoch).")
     save_steps: PositiveInt = Field(default=200, description="Checkpoint interval, for resume.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto", exclude_if=lambda v: v == "auto",
+        description="auto: bf16 autocast where the device has native bf16 (CUDA bf16, AVX512-BF16 / "
+        "AMX CPUs), fp32 elsewhere; fp16 (CUDA only) trains with a loss scaler. The resolved "
+        "precision is part of the cache key (fp32 keeps the old keys) and of the model card.",
+    )
+    # Left out of the dump when unset, so the cache keys of earlier fine-tunes do not change.
+    adversarial: AdversarialConfig | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="Adversarial fine-tuning (attack or embedding-space)."
+    )
 
     @model_validator(mode="after")
     def _lr_positive(self) -> FinetuneConfig:
@@ -147,6 +293,15 @@ class RunConfig(StrictModel):
     model: ModelConfig = Field(default_factory=ModelConfig)
     finetune: FinetuneConfig | None = None
     suites: list[SuiteSpec] = Field(min_length=1)
+    # Left out of the dump when unset, so configs without it keep their digests.
+    audit: AuditConfig | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Frameworks the report maps the run's evidence onto (harness.frameworks).",
+    )
+    report: ReportConfig | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="How the audit report judges findings (harness.report_config).",
+    )
 
     @model_validator(mode="after")
     def _model_source(self) -> RunConfig:
@@ -224,7 +379,11 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
     parts: list[str | int] = [
         int(idx) if idx else name for name, idx in _KEY_PART.findall(match["key"])
     ]
-    value = yaml.safe_load(match["value"]) if match["value"] else ""
+    try:
+        value = yaml.safe_load(match["value"]) if match["value"] else ""
+    except yaml.YAMLError as err:  # e.g. a tab or a control character: not valid YAML
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({problem})") from err
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         nxt = parts[i + 1]
@@ -303,6 +462,10 @@ def parse_run_config(raw: dict[str, Any], *, source: str) -> tuple[RunConfig, li
         problem = getattr(suite_cls, "unavailable_reason", lambda: None)()
         if problem:
             messages.append(f"suites[{i}].name: suite {spec['name']!r} cannot run here: {problem}")
+    if config is not None:
+        from harness.config_plugins import plugin_param_messages
+
+        messages.extend(plugin_param_messages(config))
     if messages or config is None:
         listing = "\n".join(f"  - {m}" for m in messages)
         raise ConfigError(f"{source}: {len(messages)} problem(s) in the run file:\n{listing}")

@@ -95,6 +95,7 @@ class DatasetBundle:
     source: str
     splits: Mapping[str, Dataset]
     resources: tuple[dict[str, Any], ...] = ()
+    revision: str | None = None  # the commit a Hub dataset was loaded at
 
     def get(self, split: str, *, key: str = "dataset.eval_split") -> Dataset:
         try:
@@ -167,12 +168,12 @@ def assign_splits(
 
 # ---------------------------------------------------------------- local files
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "arrow", "disk")
 
 
 def detect_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
-    for fmt, exts in (("csv", {".csv", ".tsv"}), ("jsonl", {".jsonl", ".ndjson"}), ("parquet", {".parquet"})):
+    for fmt, exts in (("csv", {".csv", ".tsv"}), ("jsonl", {".jsonl", ".ndjson"}), ("parquet", {".parquet"}), ("arrow", {".arrow"})):
         if exts & set(suffixes):
             return fmt
     raise DataError(f"{path}: cannot tell the format from the file name; set dataset.format to one of {', '.join(FORMATS)}")
@@ -319,68 +320,17 @@ def build_dataset(
 
 
 def load_bundle(config: Any, *, base_dir: Path | None = None) -> DatasetBundle:
-    """Load all splits named by a ``DatasetConfig`` (catalog dataset or local files)."""
-    from harness import registry
+    """Load all splits named by a ``DatasetConfig`` (a catalog dataset, local files, a
+    save_to_disk folder or a Hub dataset: ``harness.datasources``), label_map applied."""
+    from harness.datasources import load_source
 
-    if config.name is not None:
-        loader = registry.datasets.get(config.name)
-        bundle: DatasetBundle = loader(config)
-    else:
-        bundle = _load_local(config, base_dir or Path.cwd())
+    bundle = load_source(config, base_dir or Path.cwd())
     _check_label_sets(bundle)
     if config.eval_split not in bundle.splits:
         raise DataError(
             f"dataset.eval_split: no split {config.eval_split!r} (splits: {', '.join(bundle.splits)})"
         )
     return bundle
-
-
-def _resolve(path: str, base_dir: Path) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else base_dir / p
-
-
-def _load_local(config: Any, base_dir: Path) -> DatasetBundle:
-    cols = config.columns
-    common = {
-        "id_column": cols.id,
-        "text_column": cols.text,
-        "label_column": cols.label,
-        "group_columns": list(cols.groups),
-        "label_names": config.labels,
-    }
-    splits: dict[str, Dataset] = {}
-    if config.files is not None:
-        for split, file in config.files.items():
-            path = _resolve(file, base_dir)
-            fmt = detect_format(path) if config.format == "auto" else config.format
-            columns, rows, numbers = read_table(path, fmt)
-            splits[split] = build_dataset(
-                path=path, name=path.stem, split=split, columns=columns, rows=rows, row_numbers=numbers, **common
-            )
-        name = Path(next(iter(config.files.values()))).stem
-        source = ", ".join(f"{k}={v}" for k, v in config.files.items())
-    else:
-        path = _resolve(config.path, base_dir)
-        fmt = detect_format(path) if config.format == "auto" else config.format
-        columns, rows, numbers = read_table(path, fmt)
-        whole = build_dataset(
-            path=path, name=path.stem, split="all", columns=columns, rows=rows, row_numbers=numbers, **common
-        )
-        if config.split_by is not None and config.split_by not in columns:
-            raise DataError(MSG_MISSING_COLUMN.format(path=path, column=config.split_by, present=", ".join(columns)))
-        keys = [str(r.get(config.split_by)) for r in rows] if config.split_by else list(whole.ids)
-        assigned = assign_splits(keys, whole.texts, dict(config.split_fractions), config.split_seed)
-        for split in config.split_fractions:
-            idx = [i for i, s in enumerate(assigned) if s == split]
-            if idx:
-                part = whole.subset(idx)
-                splits[split] = Dataset(
-                    name=part.name, split=split, ids=part.ids, texts=part.texts, labels=part.labels,
-                    label_names=part.label_names, groups=part.groups,
-                )
-        name, source = path.stem, str(path)
-    return DatasetBundle(name=name, source=source, splits=splits)
 
 
 def _check_label_sets(bundle: DatasetBundle) -> None:

@@ -29,6 +29,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({"1.0", "1.1", SCHEMA_VERSION})
 
 RECORD_FILE = "record.json"
 MANIFEST_FILE = "manifest.json"
+ATTESTATIONS_FILE = "attestations.jsonl"  # sign-off lines, appended after the manifest
 PREDICTIONS_FILE = "predictions.jsonl"
 
 
@@ -246,6 +247,19 @@ class FileDigest(StrictModel):
     size: int
 
 
+class TrainingInfo(StrictModel):
+    """How the evaluated model was adapted to the task: the figures a paradigm comparison needs
+    (from the fine-tune's model card; a kind that classifies without training has zeros)."""
+
+    method: str = Field(description="Fine-tuning method ('full', 'lora', 'setfit' ...), or 'none'.")
+    shots: int | None = Field(default=None, description="Few-shot: examples per class trained on.")
+    n_train: int = Field(default=0, description="Training examples used.")
+    trainable_parameters: int = Field(description="Parameters the method trained.")
+    total_parameters: int | None = Field(default=None, description="Parameters of the trained model.")
+    train_wall_time_s: float = Field(description="Wall-clock seconds of training (0: none).")
+    examples_per_s: float | None = Field(default=None, description="Training throughput.")
+
+
 class ModelInfo(StrictModel):
     """Identity of the evaluated model."""
 
@@ -270,12 +284,44 @@ class ModelInfo(StrictModel):
         default=None,
         description="Largest |logit difference| between the two forwards on the probe batch.",
     )
+    # Left out at their defaults, so records of sequence classifiers keep their bytes.
+    kind: str = Field(
+        default="hf-classifier", exclude_if=lambda v: v == "hf-classifier",
+        description="Model kind (harness.registry.model_kinds) that loaded and scored the model.",
+    )
+    kind_details: dict[str, Any] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="What the kind resolved (prompt, verbalizer token ids, label descriptions, "
+        "temperature, demonstration ids, calibration), so a score can be reproduced.",
+    )
+    training: TrainingInfo | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Method, trainable parameters and training time (null: not known).",
+    )
+    precision: dict[str, Any] | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="The precision the forwards ran in: requested, resolved, the reason in words, "
+        "the hardware capability it was based on, and (reduced precision) the fp32 agreement "
+        "probe (harness.models.agreement).",
+    )
 
 
 class SplitInfo(StrictModel):
     name: str
     n: int
     sha256: str = Field(description="Digest of the split's ids, texts and labels.")
+
+
+class EvalSetInfo(StrictModel):
+    """Identity of one extra evaluation set (``dataset.extra_eval``)."""
+
+    name: str = Field(description="The set's name in the run file.")
+    source: str = Field(description="Where it came from (file, folder or hub:ORG/NAME@commit).")
+    split: str = Field(description="The split of the source that was evaluated.")
+    n: int
+    sha256: str = Field(description="Digest of the evaluated examples' ids, texts and labels.")
+    revision: str | None = Field(default=None, description="Hub commit, for a Hub dataset.")
+    predictions_file: str = Field(description="Its predictions, relative to the run folder.")
 
 
 class DatasetInfo(StrictModel):
@@ -288,6 +334,13 @@ class DatasetInfo(StrictModel):
     splits: list[SplitInfo]
     group_columns: list[str] = Field(default_factory=list)
     n_truncated: int | None = Field(default=None, description="Evaluation examples longer than max_length.")
+    revision: str | None = Field(default=None, description="Hub commit the dataset was loaded at.")
+    label_map: dict[str, str] | None = Field(
+        default=None, description="Dataset label values -> the label names used (dataset.label_map)."
+    )
+    extra_eval: list[EvalSetInfo] = Field(
+        default_factory=list, description="Extra evaluation sets, each with its own predictions."
+    )
 
     def split(self, name: str) -> SplitInfo | None:
         return next((s for s in self.splits if s.name == name), None)

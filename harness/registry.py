@@ -196,13 +196,23 @@ class Registry(Generic[T]):
 
 
 # The registries. Suites are discovered from harness.suites and named by their class's `name`;
-# model kinds and model sources register in the modules of harness.models (the sources in
+# model kinds in harness/models/kinds/ (one module each), fine-tune methods in
+# harness/models/finetune/methods.py, model sources in the modules of harness.models (in
 # harness/models/sources.py, e.g. ``@registry.model_sources.register("hub")``); artifacts and
 # datasets in the catalog. Every registry with a discover package also loads the plugins.
 suites: Registry[type[Suite[Any]]] = Registry(
     "suite", discover="harness.suites", base="harness.suites.base:Suite", name_attr="name"
 )
-model_kinds: Registry[Any] = Registry("model kind", discover="harness.models")
+model_kinds: Registry[Any] = Registry(
+    "model kind", discover="harness.models.kinds",
+    base="harness.models.kinds.base:ModelKind", name_attr="name",
+)
+finetune_methods: Registry[Any] = Registry(
+    "fine-tune method", discover="harness.models.finetune.methods"
+)
 model_sources: Registry[Any] = Registry("model source", discover="harness.models")
+# Attack engines for adversarial fine-tuning (harness/robust/augment.py): models/ sits below robust/,
+# so the fine-tuning stage reaches its attacks through this registry.
+adversarial_augmenters: Registry[Any] = Registry("adversarial augmenter", discover="harness.robust.augment")
 artifacts: Registry[Any] = Registry("artifact", discover="harness.catalog")
 datasets: Registry[Any] = Registry("dataset", discover="harness.catalog")

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.records import MANIFEST_FILE, canonical_json
+from harness.records import ATTESTATIONS_FILE, MANIFEST_FILE, canonical_json
 
 EXAMPLES_DIR = "examples"
 CHUNK = 1 << 20
@@ -259,7 +259,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 def write_manifest(run_dir: Path) -> dict[str, Any]:
     """Digest every file of the run folder except the manifest itself."""
-    files = [p for p in run_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE and not p.name.startswith(".")]
+    files = [p for p in run_dir.rglob("*") if p.is_file() and p.name not in (MANIFEST_FILE, ATTESTATIONS_FILE) and not p.name.startswith(".")]
     tree, entries = digest_tree(run_dir, files)
     manifest = {"algorithm": "sha256", "tree_sha256": tree, "files": entries}
     atomic_write_json(run_dir / MANIFEST_FILE, manifest)

@@ -114,3 +114,7 @@ suites:
         encoding="utf-8",
     )
     return run
+
+
+# Tiny models of the other model kinds (masked LM, causal LM, NLI, sentence encoder, SetFit).
+from tests.fixtures_kinds import *  # noqa: E402,F403

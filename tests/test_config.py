@@ -93,3 +93,10 @@ def test_arbitrary_override_strings_never_crash(text: str) -> None:
     raw: dict[str, object] = {"suites": [{"name": "accuracy"}]}
     with contextlib.suppress(ConfigError):
         apply_override(raw, text)
+
+
+@pytest.mark.parametrize("text", ["A=\t", "A=\x1f", "seed=[1, 2"])
+def test_override_value_that_is_not_yaml_names_the_override(text: str) -> None:
+    """Found by hypothesis: a tab or a control character after '=' made yaml raise through."""
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        apply_override({}, text)

@@ -182,7 +182,10 @@ def test_world_size_is_part_of_the_cache_key(cli_runs: dict[str, Any]) -> None:
     assert config.finetune is not None
     base = prep.resolve_base(config.finetune.base, base_dir=Path.cwd())
     train, dev = prep.select_splits(load_bundle(config.dataset), config.finetune, 0)
-    keys = {n: cache_key(base, train, dev, config.finetune, 0, n) for n in (1, 2)}
+    from harness.models.finetune.job import train_precision
+
+    prec = train_precision(config.finetune.precision, "cpu").precision  # auto: bf16 where native
+    keys = {n: cache_key(base, train, dev, config.finetune, 0, n, prec) for n in (1, 2)}
     assert cli_runs["folder"].name == keys[2] != keys[1]
 
 

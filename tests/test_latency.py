@@ -38,6 +38,7 @@ FAST = dict(
     server=True,
     server_queries=20,
     int8=True,
+    precisions=["bf16", "int8"],  # side by side with fp32 (int8 named twice: measured once)
     int8_eval_examples=40,
     n_bootstrap=200,
 )
@@ -117,6 +118,8 @@ EXPECTED = [
     "server.p50_ms", "server.p99_ms", "server.achieved_qps", "server.mean_queueing_ms",
     "int8.single_stream.p50_ms", "int8.single_stream.speedup", "int8.offline.speedup",
     "int8.accuracy", "int8.accuracy_delta", "int8.agreement",
+    *(f"bf16.{k}" for k in ("single_stream.p50_ms", "single_stream.speedup", "offline.speedup",
+                            "accuracy", "accuracy_delta", "agreement")),
 ]
 
 
@@ -157,7 +160,8 @@ def test_record_round_trip_and_rows(run: Run) -> None:
     timed = [r for r in rows if "benchmark" in r]
     assert {"single_stream/forward", "single_stream/tokenize", "single_stream/end_to_end",
             "offline/bs4/len16/forward", "offline/bs4/len16/tokenize", "cost/matmul",
-            "server/end_to_end", "int8/single_stream/forward"} <= {r["id"] for r in timed}
+            "server/end_to_end", "int8/single_stream/forward", "bf16/single_stream/forward",
+            "bf16/offline/bs4/len16/forward"} <= {r["id"] for r in timed}
     for r in timed:
         assert r["summary"]["rounds"] == len(r["benchmark"]["stats"]["data"])
         assert r["summary"]["rounds"] >= run.params.min_rounds or r["id"].startswith("server")
@@ -329,3 +333,15 @@ def test_a_peak_below_the_model_rate_is_called_disturbed() -> None:
     assert disturbed_peak_warning([]) is None
     warning = disturbed_peak_warning(metrics(13.6))
     assert warning is not None and "matmul peak" in warning and "13.60" in warning
+
+
+def test_bf16_variant_agrees_with_the_original(run: Run) -> None:
+    bf16 = run.outcome.details["bf16"]
+    assert bf16["original_precision"] == "fp32"
+    acc = bf16["accuracy"]
+    at = [run.data.ids.index(i) for i in run.data.sample(run.params.int8_eval_examples, 0).ids]
+    assert acc["n"] == len(at)
+    right = run.preds.probabilities.argmax(axis=1)[at] == np.asarray(run.data.labels)[at]
+    assert acc["base_accuracy"] == pytest.approx(float(right.mean()))
+    assert 0.9 <= acc["agreement"] <= 1.0
+    assert run.metric("bf16.agreement").value == acc["agreement"]

@@ -29,6 +29,7 @@ from harness.reports import build_report, write_report
 from harness.reports.audit import CSP
 from harness.reports.worst import word_diff
 from harness.store import example_line, write_manifest
+from tests.explorer_checks import assert_only_explorer_scripts
 
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '"><img src=x onerror="window.__pwned=1">'
@@ -486,7 +487,8 @@ def test_csp_and_no_external_references(run_dir: Path) -> None:
     ]
     assert metas and metas[0]["content"] == CSP
     assert "default-src 'none'" in CSP
-    assert not any(tag in ("script", "link", "iframe", "img", "object") for tag, _ in page.tags)
+    assert not any(tag in ("link", "iframe", "img", "object") for tag, _ in page.tags)
+    assert_only_explorer_scripts(doc)
     for _, attrs in page.tags:
         for name in ("src", "href"):
             value = attrs.get(name)
@@ -498,7 +500,8 @@ def test_hostile_strings_render_as_text(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path, hostile=HOSTILE)
     doc = build_report(run)
     page = parse(doc)
-    assert not any(tag in ("script", "img") for tag, _ in page.tags)
+    assert not any(tag == "img" for tag, _ in page.tags)
+    assert_only_explorer_scripts(doc)
     assert not any(name.startswith("on") for _, attrs in page.tags for name in attrs)
     assert SCRIPT not in doc and "<img" not in doc
     assert html.escape(SCRIPT, quote=True) in doc and html.escape(IMG, quote=True) in doc
@@ -545,6 +548,15 @@ def test_hostile_strings_render_as_text(tmp_path: Path) -> None:
         "font-weight",
         "transform",
         "points",
+        # the example explorer's controls and its two script elements
+        "type",
+        "placeholder",
+        "value",
+        "tabindex",
+        "aria-live",
+        "data-filter",
+        "data-sort",
+        "data-page",
     }
     assert {name for _, attrs in page.tags for name in attrs} <= allowed
     plain = parse(build_report(make_run_dir(tmp_path / "plain")))
@@ -572,7 +584,8 @@ def test_worst_cases_show_changed_words_and_heatmaps(run_dir: Path) -> None:
     doc = build_report(run_dir)
     assert "<del>great</del>" in doc and "<ins>big</ins>" in doc
     assert "<del>awful</del>" in doc and "<ins>awfl</ins>" in doc
-    assert "dull plot" not in doc  # a failed attack is not a worst case
+    worst = doc.split('id="worst-cases"')[1].split("<section")[0]
+    assert "dull plot" not in worst  # a failed attack is not a worst case
     # Misclassified example ex4 has a heat-map per method; the correct ex5 is not shown.
     assert (
         doc.count('class="heat"') == 2

@@ -144,3 +144,40 @@ def test_params_class_is_the_generic_argument(name: str) -> None:
     bases = [b for b in getattr(cls, "__orig_bases__", ()) if typing.get_origin(b) is Suite]
     assert bases, f"{name}: subclass Suite[{cls.Params.__name__}], not bare Suite"
     assert typing.get_args(bases[0]) == (cls.Params,)
+
+
+# ------------------------------------------------------------------ every suite on every kind
+
+from tests.fixtures_kinds import KIND_FIXTURES  # noqa: E402
+
+KINDS = [k for k in registry.model_kinds.names() if k != "hf-classifier"]  # hf: the test above
+
+
+def test_every_model_kind_has_a_contract_fixture() -> None:
+    assert set(registry.model_kinds.names()) == set(KIND_FIXTURES)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", SUITES)
+def test_suite_runs_on_every_model_kind(
+    name: str, kind: str, tmp_path: Path, tiny_csv: Path, request: pytest.FixtureRequest
+) -> None:
+    """One run of the suite on a tiny model of the kind: complete, its record valid, and
+    "not applicable: <why>" recorded where the kind cannot give what a method needs."""
+    cls = registry.suites.get(name)
+    if cls.unavailable_reason():
+        pytest.skip(f"{name}: {cls.unavailable_reason()}")
+    fixture, params = KIND_FIXTURES[kind]
+    run = write_run(tmp_path, request.getfixturevalue(fixture), tiny_csv, name, cls.smoke_params)
+    raw = json.loads(run.read_text())
+    raw["model"].update({"kind": kind, "params": params})
+    raw["dataset"]["max_examples"] = 8
+    run.write_text(json.dumps(raw))
+    result = execute(run, out_dir=tmp_path / "run")
+    suite = result.record.suites[0]
+    assert result.record.status == "complete", suite.error
+    assert suite.metrics and result.record.model.kind == kind
+    assert (result.run_dir / RECORD_FILE).read_text() == dump_record(load_record(result.run_dir))
+    if name == "explain":
+        assert all(v.startswith("not applicable: ") for v in suite.details["not_applicable"].values())
+        assert suite.metric("ablation.comprehensiveness.aopc") is not None

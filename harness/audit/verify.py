@@ -11,7 +11,11 @@ Checks, each reported as a separate problem so an auditor sees everything at onc
    argmax of its probabilities, the accuracy recomputed from it equals the record's (for every
    suite whose capabilities say its metrics are ``prediction_metrics``, such as the accuracy
    suite), and the counts agree; each suite's examples file has the rows the record says.
-4. **Replay** (optional, ``--replay N``): re-predict N deterministically chosen examples with the
+4. **Attestations** (``attestations.jsonl``, written by ``harness attest``): each signature, the
+   chain between them, and that the run has not changed since each was signed; every problem
+   names the attestation (``harness.audit.attest``). ``--attester-key`` also requires each to be
+   signed by one of the given public keys.
+5. **Replay** (optional, ``--replay N``): re-predict N deterministically chosen examples with the
    model the record names (its digest checked first) and compare; see ``replay``.
 """
 
@@ -29,6 +33,7 @@ import numpy as np
 from harness.errors import ConfigError, ExitCode, HarnessError, RecordError
 from harness.gate.inputs import PredictionTable, read_predictions
 from harness.records import (
+    ATTESTATIONS_FILE,
     MANIFEST_FILE,
     PREDICTIONS_FILE,
     RunRecord,
@@ -77,7 +82,7 @@ def _listed_files(run_dir: Path) -> set[str]:
         p.relative_to(run_dir).as_posix()
         for p in run_dir.rglob("*")
         if p.is_file()
-        and p.name not in (MANIFEST_FILE, SIGNATURE_FILE)
+        and p.name not in (MANIFEST_FILE, SIGNATURE_FILE, ATTESTATIONS_FILE)
         and not p.name.startswith(".")
     }
 
@@ -233,6 +238,9 @@ def check_consistency(run_dir: Path) -> tuple[list[str], RunRecord | None]:
                 f"{suite.examples_file}: {n} rows, "
                 f"but the record says n_examples={suite.n_examples}"
             )
+    from harness.audit.review import consistency_problems
+
+    problems += consistency_problems(run_dir, record)  # imported human reviews (reviews/)
     return problems, record
 
 
@@ -294,7 +302,9 @@ def _accuracy_problems(suite: SuiteRecord, table: PredictionTable) -> list[str]:
 # ------------------------------------------------------------------ top level
 
 
-def verify_run(run_dir: Path, *, public_key: Path | None = None) -> VerifyReport:
+def verify_run(
+    run_dir: Path, *, public_key: Path | None = None, attester_keys: list[Path] | None = None
+) -> VerifyReport:
     """The manifest, the signature (with ``public_key``) and the record's consistency with its
     own files. Re-predicting examples (``--replay``) is ``harness.audit.replay.replay_into``:
     it needs the model, so this module never imports it (consumers such as the leaderboard
@@ -302,7 +312,8 @@ def verify_run(run_dir: Path, *, public_key: Path | None = None) -> VerifyReport
     if not run_dir.is_dir():
         raise VerifyError(f"{run_dir}: not a run folder")
     report = VerifyReport(run_dir)
-    report.problems += check_manifest(run_dir)
+    manifest_problems = check_manifest(run_dir)
+    report.problems += manifest_problems
     report.checked.append("manifest")
     if public_key is not None:
         report.problems += check_signature(run_dir, public_key)
@@ -311,4 +322,24 @@ def verify_run(run_dir: Path, *, public_key: Path | None = None) -> VerifyReport
     report.problems += problems
     report.checked.append("record and predictions")
     report.record = record
+    _attestations(report, manifest_problems, attester_keys)
     return report
+
+
+def _attestations(
+    report: VerifyReport, manifest_problems: list[str], attester_keys: list[Path] | None
+) -> None:
+    """Every attestation in the folder (``harness.audit.attest``), each problem naming it."""
+    from harness.audit.attest import check_attestations
+
+    try:
+        statuses = check_attestations(
+            report.run_dir, trusted_keys=attester_keys, manifest_problems=manifest_problems
+        )
+    except RecordError as exc:  # an unreadable attestations file is a finding, not a crash
+        report.problems.append(exc.message)
+        return
+    if statuses:
+        report.checked.append(f"{len(statuses)} attestation(s)")
+    for status in statuses:
+        report.problems += status.problems

@@ -3,11 +3,10 @@
 Every figure is "positive class vs the rest": ``y_true`` and ``y_pred`` are 1 where the gold /
 predicted label is the positive label. Per group: accuracy, selection rate, TPR, FPR, F1; gaps:
 demographic parity difference / ratio (selection rate) and equalized odds difference / ratio
-(worst of TPR and FPR). Per-group and DP intervals are Fairlearn's own bootstrap (``n_boot``,
-``ci_quantiles``); Fairlearn has none for equalized odds, so that interval is a stratified
-percentile bootstrap that resamples within group × label cells (``harness.bias.resample``):
-every resample keeps the cells the point estimate used, so the interval is defined whenever
-the point estimate is.
+(worst of TPR and FPR). Each group's rates get their own 95% Wilson interval; every gap gets
+the interval of ``harness.bias.gap_intervals`` (simultaneous Wilson boxes over the rates the gap
+uses — not a bootstrap, whose percentile interval of a max − min is biased upwards and can
+exclude its own estimate). Intervals are defined whenever the estimate is.
 
 Fairlearn reports 0 for the TPR of a group without positives (and the FPR of one without
 negatives: scikit-learn's 0/0 → 0), and its ``equalized_odds_difference`` then counts that 0 in
@@ -26,10 +25,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from harness.bias.resample import (
-    equalized_odds_statistic,
-    group_label_cells,
-    stratified_bootstrap_ci,
+from harness.bias.gap_intervals import (
+    difference_bounds,
+    method_note,
+    ratio_bounds,
+    wilson_boxes,
 )
 from harness.errors import DataError
 from harness.records import Metric
@@ -185,61 +185,103 @@ def _group_rows(
     return table
 
 
-def _fairlearn_gaps(
-    ex: _Examples,
-    sub: npt.NDArray[np.bool_],
-    compared: list[dict[str, Any]],
-    n_boot: int,
-    seed: int,
+def _counts(ex: _Examples, label: str) -> dict[str, int]:
+    """The counts behind one group's rates: (successes, totals) of accuracy, selection, TPR, FPR."""
+    in_group = ex.labels == label
+    y, p = ex.y[in_group], ex.p[in_group]
+    return {
+        "n": int(y.size),
+        "correct": int(np.sum(y == p)),
+        "selected": int(np.sum(p)),
+        "n_pos": int(np.sum(y)),
+        "tp": int(np.sum(y * p)),
+        "n_neg": int(np.sum(1 - y)),
+        "fp": int(np.sum((1 - y) * p)),
+    }
+
+
+RATE_COUNTS = {  # rate -> (successes, totals) keys of _counts
+    "accuracy": ("correct", "n"),
+    "selection_rate": ("selected", "n"),
+    "tpr": ("tp", "n_pos"),
+    "fpr": ("fp", "n_neg"),
+}
+
+
+def _row_intervals(row: dict[str, Any], counts: dict[str, int]) -> dict[str, list[float | None]]:
+    """Each rate's own 95% Wilson interval (statsmodels); an undefined rate has none."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    out: dict[str, list[float | None]] = {}
+    for rate, (hits, total) in RATE_COUNTS.items():
+        if row[rate] is None or counts[total] == 0:
+            out[rate] = [None, None]
+            continue
+        low, high = proportion_confint(counts[hits], counts[total], method="wilson")
+        out[rate] = [float(low), float(high)]
+    return out
+
+
+def _box_gaps(
+    name: str, families: list[tuple[list[int], list[int]]], values: tuple[float | None, ...]
 ) -> dict[str, Gap]:
-    """Demographic-parity and accuracy gaps with Fairlearn's bootstrap intervals; also puts
-    each compared group's rate intervals into its row (``ci``)."""
+    """``NAME_difference`` and ``NAME_ratio`` with intervals from simultaneous Wilson boxes over
+    every rate in ``families``; with two families (TPR, FPR) the gap is the worse of the two:
+    the larger difference, the smaller ratio."""
+    boxes = wilson_boxes(families)
+    diffs = [difference_bounds(b) for b in boxes]
+    ratios = [ratio_bounds(b) for b in boxes]
+    difference, ratio = values
+    d_low, d_high = max(d[0] for d in diffs), max(d[1] for d in diffs)
+    r_low, r_high = min(r[0] for r in ratios), min(r[1] for r in ratios)
+    return {
+        f"{name}_difference": (
+            difference,
+            *((d_low, d_high) if difference is not None else (None, None)),
+        ),
+        f"{name}_ratio": (ratio, *((r_low, r_high) if ratio is not None else (None, None))),
+    }
+
+
+def _family(
+    compared: list[dict[str, Any]], counts: Mapping[str, dict[str, int]], rate: str
+) -> tuple[list[int], list[int]]:
+    """(successes, totals) of ``rate`` over the compared groups where it is defined."""
+    hits, total = RATE_COUNTS[rate]
+    used = [r["label"] for r in compared if r[rate] is not None]
+    return [counts[g][hits] for g in used], [counts[g][total] for g in used]
+
+
+def _simple_gaps(
+    ex: _Examples, sub: npt.NDArray[np.bool_], compared: list[dict[str, Any]]
+) -> tuple[dict[str, Gap], int]:
+    """Demographic-parity and accuracy gaps: values from Fairlearn's ``MetricFrame``, intervals
+    from simultaneous Wilson boxes (``harness.bias.gap_intervals``); also puts each compared
+    group's own rate intervals into its row (``ci``). Returns the gaps and the rates per gap."""
     from fairlearn.metrics import MetricFrame
 
-    boot = MetricFrame(
+    frame = MetricFrame(
         metrics=_metric_functions(False),
         y_true=ex.y[sub],
         y_pred=ex.p[sub],
         sensitive_features=ex.features(sub),
-        n_boot=n_boot if n_boot > 0 else None,
-        ci_quantiles=CI_QUANTILES if n_boot > 0 else None,
-        random_state=seed if n_boot > 0 else None,
     )
-    diff, ratio = boot.difference(), boot.ratio()
-    dci = boot.difference_ci() if n_boot > 0 else None
-    rci = boot.ratio_ci() if n_boot > 0 else None
-
-    def ci(which: Any, metric: str) -> tuple[float | None, float | None]:
-        return (None, None) if which is None else (_num(which[0][metric]), _num(which[1][metric]))
-
+    diff, ratio = frame.difference(), frame.ratio()
+    counts = {r["label"]: _counts(ex, r["label"]) for r in compared}
+    for row in compared:
+        row["ci"] = _row_intervals(row, counts[row["label"]])
     gaps: dict[str, Gap] = {}
     for name, metric in SIMPLE_GAPS:
-        gaps[f"{name}_difference"] = (_num(diff[metric]), *ci(dci, metric))
-        gaps[f"{name}_ratio"] = (_num(ratio[metric]), *ci(rci, metric))
-    if n_boot > 0:
-        lows, highs = boot.by_group_ci
-        for row in compared:
-            level = next(lv for lv in boot.by_group.index if _level_label(lv) == row["label"])
-            # An undefined rate (no positives / negatives) has no interval either.
-            row["ci"] = {
-                m: [_num(lows.loc[level, m]), _num(highs.loc[level, m])]
-                if row[m] is not None
-                else [None, None]
-                for m in ("accuracy", "selection_rate", "tpr", "fpr")
-            }
-    return gaps
+        values = (_num(diff[metric]), _num(ratio[metric]))
+        gaps.update(_box_gaps(name, [_family(compared, counts, metric)], values))
+    return gaps, len(compared)
 
 
 def _equalized_odds(
-    ex: _Examples,
-    sub: npt.NDArray[np.bool_],
-    compared: list[dict[str, Any]],
-    n_boot: int,
-    seed: int,
-    result: GroupResult,
-) -> tuple[dict[str, Gap], str]:
-    """Equalized-odds difference and ratio over the rates defined in >= 2 compared groups, with
-    stratified-bootstrap intervals (group × label cells) over the same groups and rates."""
+    ex: _Examples, compared: list[dict[str, Any]], result: GroupResult
+) -> tuple[dict[str, Gap], int]:
+    """Equalized-odds difference and ratio over the rates defined in >= 2 compared groups; the
+    interval is the worse-of-two range over simultaneous Wilson boxes of every TPR and FPR used."""
     tpr_d, tpr_r = _rate_gaps({r["label"]: r["tpr"] for r in compared})
     fpr_d, fpr_r = _rate_gaps({r["label"]: r["fpr"] for r in compared})
     eo_d = max((v for v in (tpr_d, fpr_d) if v is not None), default=None)
@@ -248,24 +290,21 @@ def _equalized_odds(
         result.warnings.append(
             f"groups {result.key}: equalized odds uses only the rate defined in >= 2 groups"
         )
-    names, inverse = np.unique(ex.labels[sub], return_inverse=True)
-    codes = inverse.astype(np.int64)
-    by_label = {r["label"]: r for r in compared}
-    tpr_groups = np.array([by_label[str(g)]["tpr"] is not None for g in names])
-    fpr_groups = np.array([by_label[str(g)]["fpr"] is not None for g in names])
-    y, p = ex.y[sub], ex.p[sub]
-    cells = group_label_cells(codes, y)
-    gaps: dict[str, Gap] = {}
-    method = ""
-    for name, value, is_ratio in (("difference", eo_d, False), ("ratio", eo_r, True)):
-        stat = equalized_odds_statistic(
-            y, p, codes, tpr_groups=tpr_groups, fpr_groups=fpr_groups, ratio=is_ratio
+    counts = {r["label"]: _counts(ex, r["label"]) for r in compared}
+    families = [
+        fam
+        for fam, gap in (
+            (_family(compared, counts, "tpr"), tpr_d),
+            (_family(compared, counts, "fpr"), fpr_d),
         )
-        interval = stratified_bootstrap_ci(stat, cells, n_boot=n_boot, seed=seed)
-        low, high = (None, None) if value is None else (interval.low, interval.high)
-        gaps[f"equalized_odds_{name}"] = (value, low, high)
-        method = interval.method
-    return gaps, method
+        if gap is not None
+    ]
+    if not families:
+        return {
+            "equalized_odds_difference": (None, None, None),
+            "equalized_odds_ratio": (None, None, None),
+        }, 0
+    return _box_gaps("equalized_odds", families, (eo_d, eo_r)), sum(len(f[1]) for f in families)
 
 
 def _gap_metrics(
@@ -314,8 +353,6 @@ def group_metrics(
     sensitive: Mapping[str, Sequence[str | None]],
     columns: Sequence[str],
     min_group_size: int,
-    n_boot: int,
-    seed: int,
 ) -> GroupResult:
     """Fairlearn group metrics for one column or the intersection of several (binary y)."""
     result = GroupResult(key="+".join(columns))
@@ -327,8 +364,7 @@ def group_metrics(
     names = [f"{g}_{k}" for g, _ in SIMPLE_GAPS for k in ("difference", "ratio")]
     names += ["equalized_odds_difference", "equalized_odds_ratio"]
     gaps: dict[str, Gap] = dict.fromkeys(names, (None, None, None))
-    fairlearn_ci = f"Fairlearn MetricFrame bootstrap (n_boot={n_boot}, random_state={seed})"
-    methods: dict[str, str | None] = dict.fromkeys(names, fairlearn_ci)
+    methods: dict[str, str | None] = dict.fromkeys(names)
     if len(compared) < 2:
         result.warnings.append(
             f"groups {key}: {len(compared)} group(s) large enough to compare; every gap "
@@ -336,10 +372,12 @@ def group_metrics(
         )
     else:
         sub = np.isin(ex.labels, [r["label"] for r in compared])
-        gaps.update(_fairlearn_gaps(ex, sub, compared, n_boot, seed))
-        eo, eo_method = _equalized_odds(ex, sub, compared, n_boot, seed, result)
+        simple, m = _simple_gaps(ex, sub, compared)
+        gaps.update(simple)
+        methods.update(dict.fromkeys(simple, method_note(m)))
+        eo, m = _equalized_odds(ex, compared, result)
         gaps.update(eo)
-        methods.update(dict.fromkeys(eo, eo_method))
+        methods.update(dict.fromkeys(eo, method_note(m)))
     n_used = sum(r["n"] for r in compared)
     result.metrics = _gap_metrics(key, gaps, methods, n=n_used, comparable=len(compared) >= 2)
     result.metrics.append(

@@ -17,12 +17,15 @@ import typer
 
 from harness import __version__
 from harness.cli import (
+    attest,
+    export,
     fetch,
     finetune,
     gate,
     leaderboard,
     report,
     rerun,
+    review,
     run,
     schema,
     show,
@@ -45,7 +48,10 @@ COMMAND_MODULES = (
     gate,
     verify,
     sign,
+    attest,
     report,
+    review,
+    export,
     leaderboard,
     sweep,
 )

@@ -11,13 +11,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
+from harness.cli.console import out
 from harness.cli.handler import command
 from harness.errors import HarnessError
 
 MULTI_VALUE_OPTIONS = ("--baseline", "--candidate")
 
-PolicyOption = Annotated[Path, typer.Option("--policy", help="Policy YAML with the rules.")]
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        help="Policy YAML with the rules. Without it, one significant-regression rule per "
+        "headline metric the baseline's suites declare (printed before the verdict).",
+    ),
+]
 BaselineOption = Annotated[
     list[Path] | None,
     typer.Option(
@@ -83,7 +92,7 @@ def expand_multi_values(args: list[str]) -> list[str]:
 
 
 def gate(
-    policy: PolicyOption,
+    policy: PolicyOption = None,
     baseline: BaselineOption = None,
     candidate: CandidateOption = None,
     plan: PlanOption = False,
@@ -99,9 +108,7 @@ def gate(
     inconclusive: exit 0 with a warning unless the policy says on_inconclusive: fail. The
     markdown summary is also appended to $GITHUB_STEP_SUMMARY when it is set.
     """
-    from harness.gate.policy import load_policy
-
-    rules = load_policy(policy)
+    rules = _policy(policy, baseline or [])
     if plan:
         _plan(rules, baseline or [], discordance, json_out)
         raise typer.Exit(0)
@@ -111,9 +118,31 @@ def gate(
     from harness.gate.outputs import print_table, write_outputs
 
     verdict = run_gate(baseline, candidate, rules, allow_mismatch=allow_mismatch)
-    print_table(verdict)
+    print_table(verdict, console=out)
     write_outputs(verdict, junit=junit, markdown_file=markdown, json_file=json_out)
     raise typer.Exit(verdict.exit_code)
+
+
+def _policy(policy: Path | None, baseline: list[Path]) -> Any:
+    """The policy file's rules, or without one the rules derived from the first baseline's
+    declared headline metrics, said on stderr with every rule (``harness.gate.derived``)."""
+    from harness.gate.policy import load_policy
+
+    if policy is not None:
+        return load_policy(policy)
+    if not baseline:
+        raise HarnessError("--policy or --baseline is required (rules are derived from a baseline)")
+    from harness.cli.console import err
+    from harness.gate.derived import MSG_DERIVED, derive_policy
+    from harness.gate.inputs import load_run
+
+    derived = derive_policy(load_run(baseline[0]).record)
+    err.print(Text(f"{MSG_DERIVED}:"))
+    for rule in derived.policy.rules:
+        err.print(Text(f"  {rule.text}"))
+    for note in derived.notes:
+        err.print(Text(f"  note: {note}"))
+    return derived.policy
 
 
 def _plan(
@@ -124,7 +153,7 @@ def _plan(
     from harness.gate.plan import plan
 
     rows = plan(rules, [load_run(p) for p in baseline], discordance=discordance)
-    print_plan(rows)
+    print_plan(rows, console=out)
     if json_out is not None:
         from harness.records import canonical_json
         from harness.store import atomic_write_text

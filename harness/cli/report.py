@@ -1,4 +1,5 @@
-"""``harness report RUN_DIR [-o FILE] [--pdf]``: the audit report of one run folder.
+"""``harness report RUN_DIR [-o FILE] [--pdf] [--challenger OTHER] [--framework F]``: the audit
+report of one run folder.
 
 Light imports only: the report reads records, never models.
 """
@@ -27,12 +28,38 @@ def report(
         bool,
         typer.Option("--pdf", help="Also print a PDF beside the HTML with headless Chromium."),
     ] = False,
+    challenger: Annotated[
+        Path | None,
+        typer.Option(
+            "--challenger",
+            help="Another run folder to compare with, metric by metric, with the gate's paired "
+            "tests (RUN_DIR is the champion).",
+        ),
+    ] = None,
+    allow_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mismatch", help="With --challenger: compare even if the runs' splits differ."
+        ),
+    ] = False,
+    framework: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--framework",
+            help="Map the run's evidence onto this framework (a built-in id or a YAML file), "
+            "instead of the run file's audit.frameworks; repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML audit report (and optionally a PDF) for a run."""
+    from harness.reports.addenda import ReportOptions
     from harness.reports.audit import write_report
     from harness.reports.pdf import html_to_pdf
 
-    html_file = write_report(run_dir, output)
+    options = ReportOptions(
+        challenger=challenger, allow_mismatch=allow_mismatch, frameworks=tuple(framework or ())
+    )
+    html_file = write_report(run_dir, output, options)
     typer.echo(f"report: {html_file}")
     if pdf:
         typer.echo(f"pdf: {html_to_pdf(html_file, html_file.with_suffix('.pdf'))}")

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.console import out
 from harness.cli.handler import command
@@ -44,24 +46,34 @@ def print_summary(record: Any) -> None:
         f"{record.provenance.device}, {record.provenance.torch_threads} threads, seed {record.provenance.seed}",
     )
     out.print(head)
-    table = Table(title="metrics")
-    for column in ("suite", "metric", "value", "95% CI", "n"):
-        table.add_column(column, justify="right" if column in ("value", "n") else "left")
     for suite in record.suites:
-        if suite.status != "ok":
-            table.add_row(suite.name, "[red]error[/]", suite.error or suite.status, "", "")
-            continue
-        for m in suite.metrics[:SHOWN_METRICS]:
-            ci = (
-                f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
-                if m.ci_low is not None and m.ci_high is not None
-                else ""
-            )
-            value = "—" if m.value is None else f"{m.value:.4f}"
-            table.add_row(suite.name, m.name, value, ci, "" if m.n is None else str(m.n))
-        if len(suite.metrics) > SHOWN_METRICS:
-            table.add_row(suite.name, f"… {len(suite.metrics) - SHOWN_METRICS} more", "", "", "")
-    out.print(table)
+        out.print(suite_table(suite))
+
+
+def suite_table(suite: Any) -> Table:
+    """One suite's first metrics. Metric names are never cut: their column is as wide as the
+    longest name and does not wrap; on a narrow terminal the interval column wraps instead."""
+    shown = suite.metrics[:SHOWN_METRICS] if suite.status == "ok" else []
+    width = max((len(m.name) for m in shown), default=6)
+    table = Table(title=f"{suite.name} metrics", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("metric", no_wrap=True, min_width=width)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("95% CI")
+    table.add_column("n", justify="right", no_wrap=True)
+    if suite.status != "ok":
+        table.add_row(Text("error", style="red"), Text(suite.error or suite.status), "", "")
+        return table
+    for m in shown:
+        ci = (
+            f"[{m.ci_low:.4f}, {m.ci_high:.4f}]"
+            if m.ci_low is not None and m.ci_high is not None
+            else ""
+        )
+        value = "—" if m.value is None else f"{m.value:.4f}"
+        table.add_row(Text(m.name), value, ci, "" if m.n is None else str(m.n))
+    if len(suite.metrics) > SHOWN_METRICS:
+        table.add_row(f"… {len(suite.metrics) - SHOWN_METRICS} more", "", "", "")
+    return table
 
 
 def register(app: typer.Typer) -> None:

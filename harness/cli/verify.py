@@ -21,6 +21,14 @@ def verify(
         Path | None,
         typer.Option("--key", help="Ed25519 public key (PEM): also check manifest.sig."),
     ] = None,
+    attester_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--attester-key",
+            help="Public key (PEM) an attestation may be signed with; repeat for several. "
+            "Without it, attestations are checked against the keys they carry.",
+        ),
+    ] = None,
     replay: Annotated[
         int | None,
         typer.Option(
@@ -31,7 +39,7 @@ def verify(
     """Check a run folder against its manifest and itself; exit 1 on any tampering."""
     from harness.audit.verify import verify_run
 
-    report = verify_run(run_dir, public_key=key)
+    report = verify_run(run_dir, public_key=key, attester_keys=attester_key or None)
     if replay is not None:
         from harness.audit.replay import replay_into
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,9 @@ class Settings:
     n_steps: int = 50
     max_n_steps: int = 400
     tolerance: float = 0.05  # relative IG completeness gap above which n_steps is doubled
+    # Adaptive IG: start at this many Gauss-Legendre nodes and double per example until the
+    # completeness gap is within tolerance (None: start at n_steps, the fixed schedule).
+    start_steps: int | None = None
     floor: float = 1e-3  # |F(x) - F(baseline)| below this counts as this (avoids 0/0)
     internal_batch_size: int | None = None  # sequences per forward/backward; None: from tokens
     tokens_per_pass: int = 4096
@@ -198,11 +201,12 @@ def _gather(outputs: Any, targets: Sequence[int]) -> FloatArray:
 @dataclass(frozen=True)
 class IGResult:
     tokens: FloatArray  # (B, L) token attributions
-    n_steps: list[int]
+    n_steps: list[int]  # the final steps per example (the attributions kept were computed with them)
     delta: FloatArray  # sum of attributions - (F(x) - F(baseline))
     relative_delta: FloatArray  # |delta| / max(|F(x) - F(baseline)|, floor)
     f_input: FloatArray
     f_baseline: FloatArray
+    evaluations: list[int] = field(default_factory=list)  # gradient steps spent, all rounds
 
 
 def lig_attribute(model: Any, batch: Batch, targets: Sequence[int], n_steps: int, s: Settings) -> Any:
@@ -236,13 +240,19 @@ def integrated_gradients(
     s: Settings,
 ) -> IGResult:
     """LIG with the completeness check: examples whose relative gap exceeds ``s.tolerance`` are
-    redone with twice the steps, up to ``s.max_n_steps``; the last value is kept either way."""
+    redone with twice the steps, up to ``s.max_n_steps``; the last value is kept either way.
+
+    Captum integrates with Gauss-Legendre nodes (its default method), whose error falls far
+    faster with the node count than a Riemann sum's; with ``s.start_steps`` (adaptive) most
+    examples meet the tolerance at 4-16 nodes instead of a fixed 50. GL nodes of two counts do
+    not nest, so an example that doubles pays for every round: ``evaluations`` says how much."""
     f_base = _gather(forward_outputs(model, batch, s.output, ids=batch.baseline_ids), targets)
     tokens = np.zeros((batch.size, batch.seq_len), dtype=np.float64)
-    steps_used = [s.n_steps] * batch.size
+    steps = min(s.start_steps or s.n_steps, s.max_n_steps)
+    steps_used = [steps] * batch.size
+    spent = [0] * batch.size
     delta = np.zeros(batch.size)
     pending = list(range(batch.size))
-    steps = s.n_steps
     while pending:
         sub = batch if len(pending) == batch.size else subset(adapter, batch, pending, baseline_id)
         scores = lig_attribute(model, sub, [targets[i] for i in pending], steps, s)
@@ -251,6 +261,7 @@ def integrated_gradients(
             tokens[i] = 0.0
             tokens[i, : sub.seq_len] = scores[row]
             steps_used[i] = steps
+            spent[i] += steps
             delta[i] = tokens[i].sum() - (f_input[i] - f_base[i])
         rel = np.abs(delta) / np.maximum(np.abs(f_input - f_base), s.floor)
         if steps >= s.max_n_steps:
@@ -258,7 +269,7 @@ def integrated_gradients(
         pending = [i for i in pending if rel[i] > s.tolerance]
         steps = min(steps * 2, s.max_n_steps)
     rel = np.abs(delta) / np.maximum(np.abs(f_input - f_base), s.floor)
-    return IGResult(tokens, steps_used, delta, rel, np.asarray(f_input), f_base)
+    return IGResult(tokens, steps_used, delta, rel, np.asarray(f_input), f_base, spent)
 
 
 def shap_baseline_tokens(tokenizer: Any) -> list[int]:

@@ -100,6 +100,7 @@ class Explainer:
                 deltas["ig"] = [
                     {
                         "n_steps": res.n_steps[i],
+                        "n_evaluations": res.evaluations[i],
                         "delta": finite(res.delta[i]),
                         "relative_delta": finite(res.relative_delta[i]),
                         "within_tolerance": bool(res.relative_delta[i] <= s.tolerance),

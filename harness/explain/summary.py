@@ -137,6 +137,10 @@ def _completeness(mb: MetricBuilder, rows: Sequence[Row], methods: Sequence[str]
             )
         )
         mb.mean("ig.n_steps", [d.get("n_steps") for d in ig], None, "Final IG n_steps per example.")
+        spent = [d.get("n_evaluations") for d in ig if d.get("n_evaluations") is not None]
+        if spent:
+            mb.mean("ig.n_evaluations", spent, None, "IG gradient steps spent per example, every "
+                    "doubling round included (the work the adaptive schedule saves).")
     if "gradient_shap" in methods:
         mb.mean(
             "gradient_shap.completeness.relative_delta",

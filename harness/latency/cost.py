@@ -142,9 +142,9 @@ class PeakMemory:
 
 
 def matmul_dtype(model: Any) -> str:
-    """The dtype the model computes in: autocast precision on CUDA, else its weights' dtype."""
+    """The dtype the model computes in: its autocast precision (CPU or CUDA), else its weights'."""
     precision = getattr(model, "precision", None)
-    if str(getattr(model, "device", "cpu")).startswith("cuda") and precision in ("bf16", "fp16"):
+    if precision in ("bf16", "fp16"):
         return "bfloat16" if precision == "bf16" else "float16"
     param = next(iter(model.model.parameters()), None)
     return str(param.dtype).removeprefix("torch.") if param is not None else "float32"

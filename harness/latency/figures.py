@@ -161,24 +161,29 @@ def server_metrics(row: Row) -> list[Metric]:
 
 
 def int8_metrics(d: Mapping[str, Any]) -> list[Metric]:
+    return variant_metrics("int8", d)
+
+
+def variant_metrics(kind: str, d: Mapping[str, Any]) -> list[Metric]:
+    """The figures of one reduced-precision variant (``int8``, ``bf16``) beside the original."""
     acc = d["accuracy"]
     cfg = d["offline_config"]
     where = f"batch {cfg['batch_size']} × {cfg['seq_len']} tokens"
     return [
-        Metric(name="int8.single_stream.p50_ms", value=d["single_stream_p50_ms"],
+        Metric(name=f"{kind}.single_stream.p50_ms", value=d["single_stream_p50_ms"],
                higher_is_better=False, unit="ms",
-               description="p50 forward latency of the int8 copy at batch 1."),
-        Metric(name="int8.single_stream.speedup", value=d["single_stream_speedup"],
-               higher_is_better=True, description="fp32 p50 / int8 p50 at batch 1."),
-        Metric(name="int8.offline.speedup", value=d["offline_speedup"], higher_is_better=True,
-               description=f"fp32 / int8 median batch time at {where}."),
-        Metric(name="int8.accuracy", value=acc["accuracy"], higher_is_better=True, n=acc["n"],
-               description="Accuracy of the int8 copy on the evaluated examples."),
-        Metric(name="int8.accuracy_delta", value=acc["delta"], higher_is_better=True,
+               description=f"p50 forward latency of the {kind} variant at batch 1."),
+        Metric(name=f"{kind}.single_stream.speedup", value=d["single_stream_speedup"],
+               higher_is_better=True, description=f"original p50 / {kind} p50 at batch 1."),
+        Metric(name=f"{kind}.offline.speedup", value=d["offline_speedup"], higher_is_better=True,
+               description=f"original / {kind} median batch time at {where}."),
+        Metric(name=f"{kind}.accuracy", value=acc["accuracy"], higher_is_better=True, n=acc["n"],
+               description=f"Accuracy of the {kind} variant on the evaluated examples."),
+        Metric(name=f"{kind}.accuracy_delta", value=acc["delta"], higher_is_better=True,
                ci_low=acc["ci"][0], ci_high=acc["ci"][1], ci_method=acc["ci_method"],
-               n=acc["n"], description="int8 accuracy − original accuracy, same examples."),
-        Metric(name="int8.agreement", value=acc["agreement"], higher_is_better=True, n=acc["n"],
-               description="Share of examples where the int8 copy predicts the original's label."),
+               n=acc["n"], description=f"{kind} accuracy − original accuracy, same examples."),
+        Metric(name=f"{kind}.agreement", value=acc["agreement"], higher_is_better=True, n=acc["n"],
+               description=f"Share of examples where the {kind} variant predicts the original's label."),
     ]
 
 

@@ -4,7 +4,8 @@ Dynamic int8 quantization (CPU): ``torch.ao.quantization.quantize_dynamic`` on a
 the model replaces every ``nn.Linear`` by an int8-weight version whose activations are
 quantized on the fly; embeddings, layer norms and attention products stay float32. The copy is
 wrapped in a new adapter sharing the tokenizer, so the suite times it exactly as the original.
-(bf16 on GPU needs no copy: the adapter's ``precision`` already runs the forward under autocast.)
+bf16 needs no weight copy: a second adapter over the same module runs its forwards under
+autocast (CPU AVX512-BF16 / AMX, or CUDA), so the fp32, bf16 and int8 figures come from one run.
 """
 
 from __future__ import annotations
@@ -61,6 +62,22 @@ def int8_copy(model: Any) -> Any | None:
     )
 
 
+def bf16_copy(model: Any) -> Any | None:
+    """An adapter over the same weights whose forwards run under bf16 autocast, or None."""
+    from harness.models.hf import HFClassifier
+
+    if not isinstance(model, HFClassifier) or model.precision not in ("fp32", "bf16"):
+        return None
+    return HFClassifier(
+        model=model.model, tokenizer=model.tokenizer, label_names=model.label_names,
+        device=model.device, max_length=model.max_length, batch_size=model.batch_size,
+        precision="bf16", info=model.info().model_copy(update={"dtype": "bf16 (autocast)"}),
+    )  # fmt: skip
+
+
+COPIES = {"int8": int8_copy, "bf16": bf16_copy}
+
+
 def accuracy_change(
     labels: Sequence[int],
     base_predicted: Sequence[int],
@@ -102,7 +119,13 @@ def accuracy_change(
     }
 
 
-def measure_int8(
+def measure_int8(model: Any, data: Dataset, session: Session, **kw: Any) -> dict[str, Any] | None:
+    """``measure_variant`` for the dynamic int8 copy (kept for callers of the int8 option)."""
+    return measure_variant("int8", model, data, session, **kw)
+
+
+def measure_variant(
+    kind: str,
     model: Any,
     data: Dataset,
     session: Session,
@@ -117,19 +140,20 @@ def measure_int8(
     seed: int,
     n_boot: int,
 ) -> dict[str, Any] | None:
-    """Time the int8 copy (batch-1 forward, and the forward at ``config`` = (batch, length)) and
-    its accuracy on a deterministic sample of the evaluation split; None when unsupported."""
+    """Time the ``kind`` variant (``COPIES``; batch-1 forward, and the forward at ``config`` =
+    (batch, length)) and its accuracy and argmax agreement with the original on a deterministic
+    sample of the evaluation split; None when unsupported."""
     from harness.latency.scenarios import offline_jobs, single_stream_jobs
 
-    qmodel = int8_copy(model)
+    qmodel = COPIES[kind](model)
     if qmodel is None:
         return None
     batch, length = config
     ss_bench, bench = benches
-    jobs = single_stream_jobs(qmodel, texts, ss_bench, prefix="int8/")
-    jobs += offline_jobs(qmodel, pool, bench, batch_sizes=[batch], lengths=[length], prefix="int8/")
+    jobs = single_stream_jobs(qmodel, texts, ss_bench, prefix=f"{kind}/")
+    jobs += offline_jobs(qmodel, pool, bench, batch_sizes=[batch], lengths=[length], prefix=f"{kind}/")
     session.execute([j for j in jobs if j.params["part"] == "forward"], threads)
-    row = _int8_predictions(qmodel, data, session, threads, eval_examples, seed)
+    row = _variant_predictions(kind, qmodel, data, session, threads, eval_examples, seed)
     position = {pid: i for i, pid in enumerate(predictions.ids)}
     base = predictions.probabilities.argmax(axis=1)
     pairs = [
@@ -150,29 +174,31 @@ def measure_int8(
 
     off = f"offline/bs{batch}/len{length}/forward"
     return {
-        "single_stream_p50_ms": p50("int8/single_stream/forward") * 1000.0,
-        "single_stream_speedup": p50("single_stream/forward") / p50("int8/single_stream/forward"),
+        "single_stream_p50_ms": p50(f"{kind}/single_stream/forward") * 1000.0,
+        "single_stream_speedup": p50("single_stream/forward") / p50(f"{kind}/single_stream/forward"),
         "offline_config": {"batch_size": batch, "seq_len": length},
-        "offline_speedup": p50(off) / p50(f"int8/{off}"),
+        "offline_speedup": p50(off) / p50(f"{kind}/{off}"),
+        "original_precision": getattr(model, "precision", None),
         "accuracy": change,
     }
 
 
-def _int8_predictions(
-    qmodel: Any, data: Dataset, session: Session, threads: int, eval_examples: int | None, seed: int
+def _variant_predictions(
+    kind: str, qmodel: Any, data: Dataset, session: Session, threads: int, eval_examples: int | None,
+    seed: int,
 ) -> dict[str, Any]:
-    """The int8 copy's predictions on a deterministic sample of the evaluation split, from the
+    """The variant's predictions on a deterministic sample of the evaluation split, from the
     session when an earlier, interrupted session recorded them (they are kept like timings)."""
     from harness.latency.session import measuring
 
-    row = session.found("int8/accuracy")
+    row = session.found(f"{kind}/accuracy")
     if row is None:
         subset = data.sample(eval_examples, seed)
         with measuring(threads):
             predicted = qmodel.predict_proba(list(subset.texts)).argmax(axis=1).tolist()
         row = {
-            "id": "int8/accuracy",
-            "scenario": "int8",
+            "id": f"{kind}/accuracy",
+            "scenario": kind,
             "ids": list(subset.ids),
             "predicted": [int(v) for v in predicted],
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.leaderboard import charts
+from harness.leaderboard import charts, curves
 from harness.leaderboard.entries import Entry, SiteSettings
 from harness.leaderboard.layout import CSP, lines, page, rank_note
 from harness.leaderboard.ranking import Benchmark, Row
@@ -67,6 +67,7 @@ def overview(
         charts.accuracy_vs_latency(benchmarks, settings),
     )
     figures = [c for c in pair_charts if c] + charts.group_gaps(benchmarks, settings)
+    figures += [c for c in (curves.learning_curve(benchmarks),) if c]  # shots x methods
     if figures:
         parts.append(_charts(figures))
     return page("Overview", lines(parts), root="", settings=settings)
@@ -93,6 +94,8 @@ def suite_page(
         figures.append(charts.accuracy_vs_asr(everything, settings))
     if suite in ("accuracy", "latency"):
         figures.append(charts.accuracy_vs_latency(everything, settings))
+    if suite == "accuracy":
+        figures.append(curves.learning_curve(benchmarks))
     if suite == settings.gap_suite:
         figures += charts.group_gaps(benchmarks, settings)
     if any(figures):

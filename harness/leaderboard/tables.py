@@ -178,6 +178,9 @@ def summary_table(benchmarks: Sequence[Benchmark], entries: Sequence[Entry], mwr
         sort_th("Suites", kind="num"),
     ]
     heads += [sort_th(f"{b.key.suite} rank", kind="num") for b in benchmarks]
+    from harness.leaderboard import paradigm  # lazy: paradigm imports this module
+
+    heads += paradigm.heads()  # method, shots, trainable params, training time
     order = sorted(entries, key=lambda e: (-mwr.get(e.entry_id, (-1.0, 0))[0], e.entry_id))
     body = []
     for entry in order:
@@ -188,6 +191,7 @@ def summary_table(benchmarks: Sequence[Benchmark], entries: Sequence[Entry], mwr
             rate_td(rate),
             el("td", str(rate[1] if rate else 0), cls="num"),
             [rank_td(found.get(bench.key.slug)) for bench in benchmarks],
+            paradigm.cells(entry),
         ]
         body.append(el("tr", cells, data_name=entry.model_name))
     table = scroll_table("t-summary", "Mean win rate", heads, body, caption=False)

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import MSG_PICKLE_REFUSED, MSG_REMOTE_CODE_REFUSED, ModelError
 from harness.models.base import Encoded, FloatArray
-from harness.records import FileDigest, ModelInfo
+from harness.records import FileDigest, ModelInfo, TrainingInfo
 from harness.store import digest_tree
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -103,6 +103,7 @@ class HFClassifier:
         batch_size: int,
         precision: str,
         info: ModelInfo,
+        fp32_model: Any = None,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -113,6 +114,7 @@ class HFClassifier:
         self.precision = precision
         self._info = info
         self.n_truncated = 0
+        self._fp32_model = fp32_model  # int8: the float weights, for the agreement probe
 
     # ------------------------------------------------------------ construction
     @classmethod
@@ -130,6 +132,7 @@ class HFClassifier:
         allow_pickle: bool = False,
         trust_remote_code: bool = False,
         model_card: dict[str, Any] | None = None,
+        training: TrainingInfo | None = None,
     ) -> HFClassifier:
         """Load a model folder (found by ``harness.models.sources``) after the safety checks.
 
@@ -137,6 +140,7 @@ class HFClassifier:
         dataset's (a new head is sized for them when the folder's differ or are generic).
         """
         from harness.models.cls_forward import forward_path
+        from harness.models.precision import quantize_int8, resolve_eval
 
         weights = check_model_folder(folder, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code)
         resolved = resolve_device(device)
@@ -149,17 +153,42 @@ class HFClassifier:
         model.eval().to(resolved)
         forward, probe_gap = forward_path(model)
         digest, files, tok_digest = model_digest(folder)
-        eff_precision = "bf16" if precision == "auto" and resolved == "cuda" else ("fp32" if precision == "auto" else precision)
+        chosen = resolve_eval(precision, resolved)  # auto: fp32, the reference
+        eff_precision = chosen.precision
+        fp32_model = model if eff_precision == "int8" else None
+        if eff_precision == "int8":
+            model = quantize_int8(model)
         info = ModelInfo(
             name=name, source=source, location=str(folder), digest=digest, files=files,
-            tokenizer_digest=tok_digest, n_parameters=int(sum(p.numel() for p in model.parameters())),
+            tokenizer_digest=tok_digest,
+            n_parameters=int(sum(p.numel() for p in (fp32_model or model).parameters())),
             label_names=list(names), max_length=max_length, dtype=eff_precision,
             model_card=model_card, forward=forward, forward_probe_max_abs_diff=probe_gap,
+            training=training, precision=chosen.as_record(),
         )  # fmt: skip
         return cls(
             model=model, tokenizer=tokenizer, label_names=tuple(names), device=resolved,
             max_length=max_length, batch_size=batch_size, precision=eff_precision, info=info,
+            fp32_model=fp32_model,
         )  # fmt: skip
+
+    def fp32_reference(self) -> HFClassifier:
+        """The same model computing in fp32 (the agreement probe's reference): the same weights
+        without autocast, or the float weights an int8 copy was quantized from."""
+        if self.precision == "fp32":
+            return self
+        return HFClassifier(
+            model=self._fp32_model if self._fp32_model is not None else self._model,
+            tokenizer=self._tokenizer, label_names=self._label_names, device=self._device,
+            max_length=self._max_length, batch_size=self.batch_size, precision="fp32",
+            info=self._info.model_copy(update={"dtype": "fp32", "precision": None}),
+        )  # fmt: skip
+
+    def record_agreement(self, figures: dict[str, Any]) -> None:
+        """Keep the agreement probe's figures in this model's record (``precision.agreement``)."""
+        detail = dict(self._info.precision or {"precision": self.precision})
+        detail["agreement"] = figures
+        self._info = self._info.model_copy(update={"precision": detail})
 
     # ------------------------------------------------------------ protocol
     @property
@@ -235,14 +264,11 @@ class HFClassifier:
         return self.collate(ids, truncated)
 
     def logits(self, encoded: Encoded) -> Any:
-        import torch
-
         from harness.models.cls_forward import classifier_logits
+        from harness.models.precision import autocast
 
         types = encoded.token_type_ids
-        use_autocast = self._device == "cuda" and self.precision in ("bf16", "fp16")
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        with torch.autocast(device_type="cuda", dtype=dtype, enabled=use_autocast):
+        with autocast(self._device, self.precision):  # bf16 / fp16 on CPU and CUDA
             out = classifier_logits(
                 self._model,
                 input_ids=encoded.input_ids.to(self._device),
@@ -309,14 +335,18 @@ class HFClassifier:
 
 
 def apply_adapter(model: Any, folder: Path) -> Any:
-    """For a checkpoint saved with ``lora.merge: false``: add the adapter in ``folder/adapter``
-    to the loaded base weights and merge it, giving the fine-tuned model. A no-op otherwise."""
+    """For a checkpoint saved with an unmerged peft adapter (``merge: false``, or prompt and
+    prefix tuning, which cannot merge): add the adapter in ``folder/adapter`` to the loaded base
+    weights, merged where the method allows it, giving the fine-tuned model. A no-op otherwise."""
     adapter = folder / ADAPTER_DIR
     if not (adapter / "adapter_config.json").is_file():
         return model
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    wrapped = PeftModel.from_pretrained(model, str(adapter))
+    if wrapped.active_peft_config.is_prompt_learning:
+        return wrapped  # virtual tokens / prefixes are added on every forward
+    return wrapped.merge_and_unload()
 
 
 def _load_pretrained(

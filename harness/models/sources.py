@@ -13,7 +13,6 @@ registered where it is defined.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness import registry
 from harness.errors import ConfigError, ModelError
+from harness.hub import OFFLINE_VARIABLES, TRUE_VALUES, offline_variable  # noqa: F401 (the one offline rule)
 
 if TYPE_CHECKING:
     from harness.config import ModelSource
 
-# The variables huggingface_hub (and transformers, which reads its value) take to mean "offline",
-# and the values it counts as true (huggingface_hub.constants.ENV_VARS_TRUE_VALUES). A value
-# counts here when either variable holds one, whitespace and case aside: a superset of the
-# client's own rule, so the harness never starts a download that the client would refuse or
-# that would wait on a network that is not there.
-OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model"]  # config, weights, tokenizer
 
 MSG_HUB_OFFLINE = (
@@ -56,14 +49,6 @@ class LocatedModel:
 
 # (source, its place in the run file for messages, the folder relative paths start from)
 Resolver = Callable[["ModelSource", str, Path], LocatedModel]
-
-
-def offline_variable() -> str | None:
-    """The variable that puts this process offline (see OFFLINE_VARIABLES), or None."""
-    for name in OFFLINE_VARIABLES:
-        if os.environ.get(name, "").strip().upper() in TRUE_VALUES:
-            return name
-    return None
 
 
 def resolve(source: ModelSource, *, where: str, base_dir: Path) -> LocatedModel:

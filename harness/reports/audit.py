@@ -1,8 +1,8 @@
 """The audit report: one self-contained, byte-reproducible HTML document per run folder.
 
-Self-contained: CSS is inlined, charts are inline SVG, fonts are the system's, there is no
-script, and a Content-Security-Policy meta tag forbids every fetch, so opening the file makes no
-request. Reproducible: nothing depends on the time of rendering or on dict order; the same run
+Self-contained: CSS is inlined, charts are inline SVG, fonts are the system's, the one script
+(the example explorer's, ``reports.explorer``) is allowed by its sha256 alone, and a
+Content-Security-Policy meta tag forbids every fetch, so opening the file makes no request. Reproducible: nothing depends on the time of rendering or on dict order; the same run
 folder (and harness version) renders to the same bytes.
 """
 
@@ -14,14 +14,15 @@ from typing import Any
 
 from harness import __version__
 from harness.render.html import Markup, el, join, raw
-from harness.reports import appendix, sections, suite_charts, worst
+from harness.reports import addenda, appendix, findings, sections, suite_charts, worst
 from harness.reports.view import RunView, load_view
 from harness.store import atomic_write_text
 
-# No script at all: 'default-src none' forbids scripts, fonts, frames and fetches; images only
-# from data: URIs; styles only inline. form-action/base-uri are not covered by default-src.
+# 'default-src none' forbids scripts, fonts, frames and fetches; the explorer's one inline script
+# is allowed by its hash; images only from data: URIs; styles only inline. form-action/base-uri
+# are not covered by default-src.
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    f"default-src 'none'; script-src {addenda.script_hash()}; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'"
 )
 REPORT_SUFFIX = ".report.html"
@@ -40,8 +41,8 @@ def suites_section(view: RunView) -> Markup:
                 "article",
                 el("h3", suite.name),
                 sections.suite_header(suite),
-                sections.metrics_table(suite.metrics),
                 suite_charts.charts_for(suite, rows),
+                findings.metrics_folded(suite, sections.suite_anchor(view.record, index)),
                 sections.params_block(suite),
                 None
                 if suite_charts.draws_details(suite) or not suite.details
@@ -61,8 +62,9 @@ def suites_section(view: RunView) -> Markup:
 
 def worst_section(view: RunView) -> Markup:
     parts: list[Any] = []
+    labels = view.record.model.label_names or view.record.dataset.label_names
     for index, suite in enumerate(view.record.suites):
-        cases = worst.worst_cases(suite, view.examples[index])
+        cases = worst.worst_cases(suite, view.examples[index], labels)
         if cases:
             parts += [el("h3", suite.name), *cases]
     if not parts:
@@ -76,14 +78,16 @@ def worst_section(view: RunView) -> Markup:
         )
     intro = el(
         "p",
-        "Examples are taken in the order of each suite's per-example file "
-        "(examples/<suite>.jsonl), at most a few per recipe, perturbation or template.",
+        "The worst examples of each suite's per-example file (examples/<suite>.jsonl), at "
+        "most a few per recipe, perturbation or template, each table ranked by the key its "
+        "caption states.",
         cls="muted",
     )
     return sections.section("worst-cases", "Worst cases", intro, *parts)
 
 
 TOC = (
+    ("findings", "Findings"),
     ("summary", "Summary verdict"),
     ("model-card", "Model card"),
     ("suites", "Results by suite"),
@@ -93,8 +97,9 @@ TOC = (
 )
 
 
-def render(view: RunView) -> str:
+def render(view: RunView, options: addenda.ReportOptions | None = None) -> str:
     record = view.record
+    extra = addenda.sections(view, options)
     title = f"Audit report — {record.model.name} — {record.run_id}"
     head = el(
         "head",
@@ -104,7 +109,7 @@ def render(view: RunView) -> str:
         el("meta", name="viewport", content="width=device-width, initial-scale=1"),
         el("meta", name="generator", content=f"harness {__version__}"),
         el("title", title),
-        el("style", raw(stylesheet())),
+        el("style", raw(stylesheet() + addenda.stylesheet())),
     )
     body = el(
         "body",
@@ -114,17 +119,20 @@ def render(view: RunView) -> str:
                 "header",
                 el("h1", "Model audit report"),
                 el("p", f"{record.model.name} on {record.dataset.name} — run {record.run_id}"),
+                extra.banner,
                 cls="top",
             ),
             el(
                 "nav",
-                el("ol", [el("li", el("a", text, href=f"#{ident}")) for ident, text in TOC]),
+                el("ol", [el("li", el("a", text, href=f"#{ident}")) for ident, text in extra.toc_with(TOC)]),
                 cls="toc",
             ),
+            findings.section(view.record, findings.anchors(view.record)),
             sections.summary(view),
             sections.model_card(view),
             suites_section(view),
             worst_section(view),
+            *extra.html(),
             appendix.limitations(view),
             appendix.provenance(view),
             el(
@@ -137,9 +145,9 @@ def render(view: RunView) -> str:
     return "<!DOCTYPE html>\n" + join([el("html", head, body, lang="en")]) + "\n"
 
 
-def build_report(run_dir: Path) -> str:
+def build_report(run_dir: Path, options: addenda.ReportOptions | None = None) -> str:
     """Render the report of a run folder (or record.json path) to an HTML string."""
-    return render(load_view(run_dir))
+    return render(load_view(run_dir), options)
 
 
 def default_output(run_dir: Path) -> Path:
@@ -149,8 +157,10 @@ def default_output(run_dir: Path) -> Path:
     return folder.with_name(folder.name + REPORT_SUFFIX)
 
 
-def write_report(run_dir: Path, out: Path | None = None) -> Path:
+def write_report(
+    run_dir: Path, out: Path | None = None, options: addenda.ReportOptions | None = None
+) -> Path:
     """Render and write atomically (default: ``default_output(run_dir)``)."""
     target = out or default_output(run_dir)
-    atomic_write_text(target, build_report(run_dir))
+    atomic_write_text(target, build_report(run_dir, options))
     return target

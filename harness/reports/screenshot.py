@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.reports.addenda import ReportOptions
 from harness.reports.audit import build_report
 from harness.reports.pdf import (
     CHROMIUM_ENV,
@@ -23,7 +24,8 @@ from harness.reports.pdf import (
 
 
 def screenshot(
-    run_dir: Path, png: Path, *, width: int = 1200, height: int = 2400, timeout_s: float = 120.0
+    run_dir: Path, png: Path, *, width: int = 1200, height: int = 2400, timeout_s: float = 120.0,
+    options: ReportOptions | None = None,
 ) -> Path:
     binary = find_chromium()
     if binary is None:
@@ -35,7 +37,7 @@ def screenshot(
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="harness-shot-") as tmp:
         page = Path(tmp) / "report.html"
-        page.write_text(build_report(run_dir), encoding="utf-8")
+        page.write_text(build_report(run_dir, options), encoding="utf-8")
         command = [
             binary,
             *QUIET_FLAGS,

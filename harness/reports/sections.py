@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.records import Metric, ModelInfo, RunRecord, SuiteRecord, canonical_json
-from harness.render.charts import line_chart
 from harness.render.html import Markup, el, join
-from harness.render.numbers import MISSING, fmt, fmt_ci, is_number
+from harness.render.numbers import MISSING, fmt, fmt_ci
+from harness.reports import card_view
+from harness.reports.findings import metric_anchor
 from harness.reports.view import RunView
 
 MAX_NESTED_ROWS = 200  # long lists in a model card (training logs) are cut, with a note
@@ -193,11 +194,11 @@ def _identity(model: ModelInfo) -> list[tuple[str, Any]]:
     identity: list[tuple[str, Any]] = [
         ("Name", model.name),
         ("Source", model.source),
-        ("Location", model.location),
+        ("Location", card_view.shown_location(model)),
         ("Digest (sha256)", el("code", model.digest)),
         ("Parameters", model.n_parameters),
         ("Max length (tokens)", model.max_length),
-        ("Precision", model.dtype),
+        ("Precision", _precision_text(model)),
     ]
     if model.forward is not None:
         gap = model.forward_probe_max_abs_diff
@@ -208,12 +209,28 @@ def _identity(model: ModelInfo) -> list[tuple[str, Any]]:
     return identity
 
 
+def _precision_text(model: ModelInfo) -> str:
+    """The precision that ran, why, and (reduced precision) its agreement with fp32."""
+    found = model.precision or {}
+    text = str(found.get("precision") or model.dtype)
+    if found.get("reason"):
+        text += f" ({found['reason']})"
+    probe = found.get("agreement") or {}
+    if probe.get("agreement") is not None:
+        text += (f"; fp32 agreement {probe['agreement']:.2%} on {probe['n']} examples, "
+                 f"max |Δp| {probe['max_abs_dp']:.1e}, accuracy Δ {probe['accuracy_delta']:+.2%}")
+    if probe.get("warning"):
+        text += f"; WARNING: {probe['warning']}"
+    return text
+
+
 def _training(model: ModelInfo, config: Mapping[str, Any]) -> list[Any]:
     """The model card's recipe, else the run file's fine-tuning stage, else why neither exists."""
     card = model.model_card or {}
     if card:
-        rows = [(str(k), value_html(v)) for k, v in sorted(card.items()) if k != "intended_use"]
-        return [_card_curves(card), kv_table(rows)]
+        shown = card_view.shown_card(card)
+        rows = [(str(k), value_html(v)) for k, v in sorted(shown.items()) if k != "intended_use"]
+        return [card_view.dev_curves(card), kv_table(rows)]
     if config.get("finetune"):
         note = el(
             "p",
@@ -264,34 +281,12 @@ def model_card(view: RunView) -> Markup:
     return section("model-card", "Model card", *parts)
 
 
-def _card_curves(card: Mapping[str, Any]) -> Markup | None:
-    """A dev curve in the card (a list of rows with a step/epoch and numbers) drawn as lines."""
-    for key in sorted(card):
-        rows = card[key]
-        if not (
-            isinstance(rows, list) and len(rows) >= 2 and all(isinstance(r, Mapping) for r in rows)
-        ):
-            continue
-        x_key = next((k for k in ("step", "epoch") if all(is_number(r.get(k)) for r in rows)), None)
-        if x_key is None:
-            continue
-        names = sorted(
-            {k for r in rows for k, v in r.items() if k not in ("step", "epoch") and is_number(v)}
-        )
-        series = [
-            (n, [(float(r[x_key]), float(r[n])) for r in rows if is_number(r.get(n))])
-            for n in names
-        ]
-        series = [s for s in series if len(s[1]) >= 2]
-        if series:
-            return el("figure", line_chart(series[:5], title=f"{key} by {x_key}", x_label=x_key))
-    return None
-
-
 # ------------------------------------------------------------------ suites
 
 
-def metrics_table(metrics: Sequence[Metric]) -> Markup:
+def metrics_table(metrics: Sequence[Metric], anchor: str | None = None) -> Markup:
+    """The suite's metrics; with ``anchor`` each row has the id ``ANCHOR--METRIC`` (the
+    findings link there)."""
     if not metrics:
         return el("p", "No metrics recorded.", cls="muted")
     head = el(
@@ -315,6 +310,7 @@ def metrics_table(metrics: Sequence[Metric]) -> Markup:
             el("td", fmt(m.n), cls="num"),
             el("td", m.unit or ""),
             el("td", {True: "higher", False: "lower", None: MISSING}[m.higher_is_better]),
+            id=None if anchor is None else metric_anchor(anchor, m.name),
         )
         for m in metrics
     ]

@@ -177,6 +177,9 @@ def robustness_charts(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[M
     outcome = next((k for k in ("result", "result_type") if any(k in r for r in rows)), None)
     if outcome is not None:
         out.append(outcome_table(rows, "recipe", outcome))
+    from harness.reports.adversarial import rejected_examples
+
+    out += rejected_examples(rows)  # rejected adversarial examples and why
     return out
 
 
@@ -317,3 +320,7 @@ def _draw(suite: SuiteRecord, spec: ChartSpec, rows: Rows) -> list[Markup]:
 def charts_for(suite: SuiteRecord, rows: Rows) -> list[Markup]:
     """Every chart the suite declares, in its declared order."""
     return [chart for spec in suite.caps().charts for chart in _draw(suite, spec, rows)]
+
+
+# Chart kinds defined in their own modules register on import (they use ``chart_kind`` above).
+from harness.reports import data_charts as data_charts  # noqa: E402

@@ -1,5 +1,6 @@
 """Worst cases from the per-example rows: adversarial and counterfactual pairs with the changed
-words marked, template gaps, and attribution heat-maps of misclassified examples.
+words marked and the outcome in words, template gaps, and attribution heat-maps of
+misclassified examples. Each view is ranked by a key it states (``reports.outcomes``).
 
 Rows come from suites written independently, so fields are looked up by a few known names and
 rows without them are passed over. Every text is escaped by ``el``.
@@ -14,6 +15,7 @@ from typing import Any
 from harness.records import SuiteRecord
 from harness.render.html import Markup, el
 from harness.render.numbers import fmt, fmt_svg, is_number
+from harness.reports import outcomes
 
 Row = dict[str, Any]
 PER_GROUP = 5  # examples shown per recipe / perturbation / method
@@ -69,42 +71,16 @@ def _is_bad(row: Mapping[str, Any]) -> bool:
     return before is not None and after is not None and before != after
 
 
-OUTCOME_KEYS = (
-    "label_name",
-    "label",
-    "original_pred",
-    "perturbed_pred",
-    "pred_before",
-    "pred_after",
-    "scores_before",
-    "scores_after",
-    "score_original",
-    "score_swapped",
-    "delta_p",
-    "predicted_original",
-    "predicted_swapped",
-    "abs_delta_p_true",
-    "words_perturbed_pct",
-    "angular_similarity",
-    "queries",
-)
+def _is_attack(rows: Sequence[Row]) -> bool:
+    """Attack rows (TextAttack results) are ranked by the smallest flip; others by the drop."""
+    return any("result" in r or "result_type" in r for r in rows)
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "[" + ", ".join(_shown(v) for v in value) + "]"
-    return fmt(value)
-
-
-def _outcome(row: Mapping[str, Any]) -> str:
-    return "; ".join(f"{k}: {_shown(row[k])}" for k in OUTCOME_KEYS if row.get(k) is not None)
-
-
-def pair_cases(rows: Sequence[Row]) -> list[Markup]:
-    """Changed texts grouped by recipe or perturbation, at most PER_GROUP each, in file order."""
-    groups: dict[str, list[Markup]] = {}
+def pair_cases(rows: Sequence[Row], labels: Sequence[str] = ()) -> list[Markup]:
+    """Changed texts grouped by recipe or perturbation, ranked by a stated key (attacks: the
+    smallest perturbation that flipped the label; perturbations and swaps: the largest drop in
+    the probability of the original prediction), at most PER_GROUP each."""
+    groups: dict[str, list[Row]] = {}
     n_pairs = 0
     for row in rows:
         pair = _pair(row)
@@ -113,19 +89,7 @@ def pair_cases(rows: Sequence[Row]) -> list[Markup]:
         if pair is None or not _is_bad(row):
             continue
         key = str(next((row[k] for k in GROUP_KEYS if k in row), "examples"))
-        shown = groups.setdefault(key, [])
-        if len(shown) >= PER_GROUP:
-            continue
-        before, after = word_diff(*pair)
-        shown.append(
-            el(
-                "tr",
-                el("td", el("code", str(row.get("id", "")))),
-                el("td", before, cls="text"),
-                el("td", after, cls="text"),
-                el("td", _outcome(row), cls="small"),
-            )
-        )
+        groups.setdefault(key, []).append(row)
     out = []
     if n_pairs and not groups:
         # Say so: an empty section would read as "not tested" rather than "held up".
@@ -137,16 +101,37 @@ def pair_cases(rows: Sequence[Row]) -> list[Markup]:
                 cls="muted",
             )
         )
+    head = el("tr", [el("th", c, scope="col") for c in ("id", "original", "changed", "outcome")])
     for key in sorted(groups):
-        head = el(
-            "tr", [el("th", c, scope="col") for c in ("id", "original", "changed", "outcome")]
+        members = groups[key]
+        rank = (
+            outcomes.smallest_flip(labels, _pair)
+            if _is_attack(members)
+            else outcomes.largest_drop(labels)
         )
+        ranked = sorted(members, key=rank.sort_key)[:PER_GROUP]
+        body = []
+        for row in ranked:
+            pair = _pair(row)
+            assert pair is not None  # only rows with a pair are grouped
+            before, after = word_diff(*pair)
+            body.append(
+                el(
+                    "tr",
+                    el("td", el("code", str(row.get("id", "")))),
+                    el("td", before, cls="text"),
+                    el("td", after, cls="text"),
+                    el("td", outcomes.in_words(row, pair, labels), cls="small outcome"),
+                )
+            )
+        what = "successful attacks" if _is_attack(members) else "flipped predictions"
+        caption = f"{key} — {len(ranked)} of {len(members)} {what}, ranked by: {rank.describe}"
         out.append(
             el(
                 "table",
-                el("caption", key),
+                el("caption", caption),
                 el("thead", head),
-                el("tbody", groups[key]),
+                el("tbody", body),
                 cls="data cases",
             )
         )
@@ -245,7 +230,8 @@ def heatmap(words: Sequence[str], values: Sequence[float]) -> Markup:
 
 
 def attribution_cases(rows: Sequence[Row]) -> list[Markup]:
-    """Heat-maps of misclassified examples (first in file order); correct ones if none is wrong."""
+    """Heat-maps of misclassified examples, the most confident errors first; the least
+    confident correct ones if none is wrong."""
     usable = [r for r in rows if _attribution_sets(r)]
     wrong = [
         r
@@ -254,14 +240,13 @@ def attribution_cases(rows: Sequence[Row]) -> list[Markup]:
         and r.get("label") is not None
         and r.get("predicted") != r.get("label")
     ]
-    chosen, note = (
-        (wrong, None)
+    rank = outcomes.most_confident_error() if wrong else outcomes.least_confident()
+    note = (
+        None
         if wrong
-        else (
-            usable,
-            "No misclassified example in the sample; the first explained examples are shown.",
-        )
+        else "No misclassified example in the sample; the least confident predictions are shown."
     )
+    chosen = sorted(wrong or usable, key=rank.sort_key)
     items = []
     for row in chosen[: PER_GROUP + 1]:
         facts = "; ".join(
@@ -276,15 +261,19 @@ def attribution_cases(rows: Sequence[Row]) -> list[Markup]:
         items.append(el("div", el("p", facts, cls="small"), lines, cls="case"))
     if not items:
         return []
-    return [el("p", note, cls="muted") if note else None, *items]  # type: ignore[list-item]
+    ranked_by = el("p", f"Ranked by: {rank.describe}.", cls="muted rank")
+    return [el("p", note, cls="muted") if note else None, ranked_by, *items]  # type: ignore[list-item]
 
 
-def worst_cases(suite: SuiteRecord, rows: Sequence[Row]) -> list[Markup]:
-    """All worst-case views that this suite's rows support."""
+def worst_cases(
+    suite: SuiteRecord, rows: Sequence[Row], labels: Sequence[str] = ()
+) -> list[Markup]:
+    """All worst-case views that this suite's rows support, each ranked by a stated key;
+    ``labels`` (the record's label names, in index order) name the classes in the outcomes."""
     name = suite.base_name
     out: list[Markup] = []
     if name == "explain" or any("attributions" in r for r in rows[:5]):
         out += attribution_cases(rows)
-    out += pair_cases(rows)
+    out += pair_cases(rows, labels)
     out += template_gaps(rows)
     return [m for m in out if m is not None]

@@ -50,7 +50,11 @@ def build_attack(
     ta = load_textattack(resources)
     recipe_cls = getattr(ta.attack_recipes, spec.textattack_class)
     module = __import__(recipe_cls.__module__, fromlist=["_"])
-    with offline_nltk(resources), substitutes(module, victim, resources), warnings.catch_warnings():
+    with (
+        offline_nltk(resources),
+        substitutes(module, victim, resources, embedding_kind=spec.embedding),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore")
         attack = recipe_cls.build(victim)
     if query_budget:

@@ -33,8 +33,12 @@ def recipe_figures(recipe: str, rows: list[dict[str, Any]]) -> tuple[list[Metric
     m += _cost_metrics(recipe, rows)
     own = "the recipe's own threshold" if spec.similarity_threshold else "reference threshold"
     m += _similarity_metrics(recipe, sims, threshold, own)
+    validity = validity_summary(rows)
+    if validity is not None:
+        m += _validity_metrics(recipe, validity, counts)
     summary = {
         **counts,
+        **({"validity": validity} if validity is not None else {}),
         "n": len(rows),
         "similarity_threshold": threshold,
         "similarity_quantiles": [float(q) for q in np.quantile(sims, [0, 0.25, 0.5, 0.75, 1])]
@@ -140,3 +144,62 @@ def _similarity_metrics(recipe: str, sims: Any, threshold: float, own: str) -> l
             description=f"Successful attacks below angular similarity {threshold:.3f} ({own})",
         ),
     ]
+
+
+REJECTED_SHOWN = 20  # rejected examples kept in the summary for the report
+
+
+def validity_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Valid and rejected successes, rejections per check, and the first rejected examples
+    (with why); None for rows written without validity checks."""
+    if not any("valid_result" in r for r in rows):
+        return None
+    rejected = [r for r in rows if r.get("valid_result") == "rejected"]
+    by_check: dict[str, int] = {}
+    for r in rejected:
+        for name in r["validity"]["rejected_by"]:
+            by_check[name] = by_check.get(name, 0) + 1
+    return {
+        "valid_succeeded": sum(r.get("valid_result") == "succeeded" for r in rows),
+        "rejected": len(rejected),
+        "rejections_by_check": dict(sorted(by_check.items())),
+        "rejected_examples": [
+            {
+                "id": r["id"],
+                "original_text": r["original_text"],
+                "perturbed_text": r["perturbed_text"],
+                "rejected_by": r["validity"]["rejected_by"],
+                "checks": {k: r["validity"]["checks"][k] for k in r["validity"]["rejected_by"]},
+            }
+            for r in rejected[:REJECTED_SHOWN]
+        ],
+    }
+
+
+def _validity_metrics(recipe: str, validity: dict[str, Any], counts: dict[str, int]) -> list[Metric]:
+    """Valid attack success rate (Wilson interval) and rejection counts."""
+    attacked = counts["succeeded"] + counts["failed"] + counts["timed_out"]
+    m = [
+        proportion_metric(
+            f"{recipe}.valid_attack_success_rate",
+            validity["valid_succeeded"],
+            attacked,
+            higher=False,
+            description="Successful attacks that pass every validity check, among correctly "
+            "classified examples",
+        ),
+        Metric(
+            name=f"{recipe}.rejected", value=float(validity["rejected"]), higher_is_better=None,
+            n=counts["succeeded"], unit="examples",
+            description="Successful attacks rejected by a validity check",
+        ),
+    ]
+    m += [
+        Metric(
+            name=f"{recipe}.rejected.{check}", value=float(n), higher_is_better=None,
+            n=counts["succeeded"], unit="examples",
+            description=f"Successful attacks failing the {check} check",
+        )
+        for check, n in validity["rejections_by_check"].items()
+    ]
+    return m

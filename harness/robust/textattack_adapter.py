@@ -278,11 +278,18 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def substitutes(
-    module: ModuleType, victim: VictimWrapper, resources: AttackResources
+    module: ModuleType,
+    victim: VictimWrapper,
+    resources: AttackResources,
+    *,
+    embedding_kind: str | None = "counter-fitted",
 ) -> Iterator[None]:
-    """While a recipe builds: our embeddings, sentence encoder and POS tagger in place of the
-    downloads TextAttack would make."""
+    """While a recipe builds: our embeddings (counter-fitted GloVe, or the victim's own for the
+    '-victim' variants), sentence encoder, POS tagger and homoglyph table in place of the
+    downloads and files TextAttack would need."""
     from textattack.shared import WordEmbedding
+
+    from harness.robust import wordvectors
 
     stack = contextlib.ExitStack()
     with stack:
@@ -290,7 +297,11 @@ def substitutes(
             module
         )
         if needs_embedding:
-            embedding = make_word_embedding(victim)
+            embedding = (
+                make_word_embedding(victim)
+                if embedding_kind == "victim"
+                else wordvectors.counterfitted_embedding()
+            )
             stack.enter_context(
                 _patched(
                     WordEmbedding, "counterfitted_GLOVE_embedding", staticmethod(lambda: embedding)
@@ -303,6 +314,8 @@ def substitutes(
             stack.enter_context(
                 _patched(module, "PartOfSpeech", make_pos_class(PosTagger(resources.tagger_dir)))
             )
+        if "WordSwapHomoglyphSwap" in vars(module):
+            stack.enter_context(wordvectors.homoglyph_file_redirect())
         # Stopwords need no substitute: NLTK's reader finds corpora/stopwords/english in our
         # artifact on the data path (recipes with their own list, like TextFooler, keep it).
         yield

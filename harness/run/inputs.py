@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from harness.config import RunConfig
 from harness.data import Dataset, DatasetBundle, load_bundle
 from harness.models.base import ModelAdapter
 from harness.models.sources import LocatedModel
+from harness.run.views import EvalSet, load_eval_sets
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class RunInputs:
     bundle: DatasetBundle  # every split (bias and explain read the train split)
     eval_data: Dataset  # the evaluation split, sampled when dataset.max_examples is set
     model: ModelAdapter
+    # dataset.extra_eval: more evaluation sets, each with its own predictions (run.views)
+    eval_sets: Mapping[str, EvalSet] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -53,7 +57,8 @@ def prepare_inputs(
     ds = config.dataset
     eval_data = bundle.get(ds.eval_split).sample(ds.max_examples, ds.split_seed)
     model = load_model(config, bundle, base_dir=base_dir, retrain=retrain, logger=logger)
-    return RunInputs(bundle=bundle, eval_data=eval_data, model=model)
+    eval_sets = load_eval_sets(config, model.label_names, base_dir)
+    return RunInputs(bundle=bundle, eval_data=eval_data, model=model, eval_sets=eval_sets)
 
 
 def load_model(
@@ -64,28 +69,15 @@ def load_model(
     retrain: bool,
     logger: logging.Logger,
 ) -> ModelAdapter:
-    """The evaluated model: located by ``harness.models.sources``, loaded with the run's
-    inference settings."""
+    """The evaluated model: located by ``harness.models.sources``, loaded by its model kind
+    (``model.kind``, or the kind a fine-tune method produces) with the run's inference settings."""
     from harness.artifacts import cache_root
-    from harness.models.hf import HFClassifier
+    from harness.models.kinds.base import load_kind
 
     found = locate_model(
         config, bundle, base_dir=base_dir, cache_root=cache_root(), retrain=retrain, logger=logger
     )
-    m = config.model
-    return HFClassifier.load(
-        found.folder,
-        name=found.name,
-        source=found.source,
-        label_names=bundle.label_names,
-        device=config.device,
-        max_length=m.max_length,
-        batch_size=m.batch_size,
-        precision=m.precision,
-        allow_pickle=found.allow_pickle,
-        trust_remote_code=found.trust_remote_code,
-        model_card=found.model_card,
-    )
+    return load_kind(config, found, bundle)
 
 
 def locate_model(
@@ -111,11 +103,27 @@ def locate_model(
         device=config.device, logger=logger, base_dir=base_dir,
     )  # fmt: skip
     logger.info("fine-tuned checkpoint %s (cache hit: %s)", result.checkpoint, result.cache_hit)
-    base_name = ft.base.artifact or ft.base.hub or Path(ft.base.path or "model").name
+    base_name = ft.base.artifact or ft.base.hub or _path_base_name(Path(ft.base.path or "model"))
+    adv = ft.adversarial
+    what = None if adv is None else (f"{adv.recipe} attacks" if adv.method == "attack" else adv.method)
+    adversarial = f", adversarial: {what}" if what else ""
+    shots = f", {ft.shots}-shot" if ft.shots is not None else ""  # few-shot is not the full recipe
     # The checkpoint is this harness's own safetensors output: no pickle, no custom code.
     return LocatedModel(
         folder=result.checkpoint,
-        name=f"{base_name} ({ft.method} fine-tune)",
+        name=f"{base_name} ({ft.method} fine-tune{shots}{adversarial})",
         source="finetune",
         model_card=result.model_card,
     )
+
+
+def _path_base_name(folder: Path) -> str:
+    """A base folder's name; for a harness fine-tune (a cache folder named by its key) the name
+    its model card records, e.g. 'minilm-l6 (full fine-tune)'."""
+    import json
+
+    try:
+        card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
+        return f"{card['base_model']['name']} ({card['method']} fine-tune)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return folder.name

@@ -21,6 +21,7 @@ from typing import Any
 from harness import registry
 from harness.config import RunConfig, load_run_config
 from harness.errors import ConfigError, ExitCode
+from harness.models import agreement
 from harness.provenance import utc_now
 from harness.records import RunRecord, SuiteRecord
 from harness.run.folder import check_same_identity, default_run_dir, open_run_folder, run_logger
@@ -28,6 +29,7 @@ from harness.run.inputs import prepare_inputs, seed_everything
 from harness.run.predictions import compute_predictions
 from harness.run.record import RunState, count_truncated, write_record
 from harness.run.suites import run_suite, suite_key
+from harness.run.views import apply_views, predict_eval_sets
 from harness.store import write_manifest
 from harness.suites.base import ProgressFn, Suite
 
@@ -112,8 +114,11 @@ def execute_config(
         run = RunState(config, folder, inputs, count_truncated(inputs), folder.finished_suites())
         write_record(run)  # before any result: a resumed run can check whose results it continues
         seed_everything(config.seed)
-        compute_predictions(inputs.model, inputs.eval_data, run_dir, progress("predict", len(inputs.eval_data)))
+        preds = compute_predictions(inputs.model, inputs.eval_data, run_dir, progress("predict", len(inputs.eval_data)))
+        agreement.attach(inputs.model, agreement.probe(inputs.model, inputs.eval_data, preds, config.model.agreement, seed=config.seed, logger=logger))  # fmt: skip
+        predict_eval_sets(run, progress)  # dataset.extra_eval
         _run_suites(run, suite_params, logger, progress)
+        apply_views(run, suite_params, logger)  # extra sets and published subsets, scored
         run.status = "complete" if all(s.status == "ok" for s in run.suites) else "failed"
         run.finished_utc = utc_now()
         record = write_record(run)

@@ -88,7 +88,8 @@ def dataset_info(config: RunConfig, inputs: RunInputs, n_truncated: int | None) 
     return DatasetInfo(
         name=bundle.name, source=bundle.source, eval_split=config.dataset.eval_split,
         label_names=list(bundle.label_names), splits=splits,
-        group_columns=sorted(eval_data.groups), n_truncated=n_truncated,
+        group_columns=sorted(eval_data.groups), n_truncated=n_truncated, revision=bundle.revision,
+        label_map=config.dataset.label_map, extra_eval=[s.info() for s in inputs.eval_sets.values()],
     )  # fmt: skip
 
 

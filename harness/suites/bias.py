@@ -87,7 +87,7 @@ class BiasParams(SuiteParams):
 @registry.suites.register
 class BiasSuite(Suite[BiasParams]):
     name = "bias"
-    version = "1.0"
+    version = "1.1"
     Params = BiasParams
     capabilities = SuiteCapabilities(
         headline="demographic_parity_difference", charts=[ChartSpec(kind="bias")]
@@ -145,7 +145,7 @@ class BiasSuite(Suite[BiasParams]):
             if p.swaps or self._columns(data)
             else data
         )
-        self._groups(data, scored, ctx, labels.index(positive), out)
+        order += self._groups(data, scored, ctx, labels.index(positive), out)
         scorer = Scorer(model, labels.index(positive), ctx.examples, ctx.progress)
         if lists is not None:
             order += self._templates(lists, scorer, ctx, out)
@@ -161,20 +161,22 @@ class BiasSuite(Suite[BiasParams]):
 
     def _groups(
         self, full: Dataset, data: Dataset, ctx: SuiteContext, pos: int, out: SuiteOutcome
-    ) -> None:
+    ) -> list[str]:
         """Group metrics over ``data``, the examples of ``full`` that have a prediction (the
-        columns are checked against ``full``, so a config error never hides behind errors)."""
+        columns are checked against ``full``, so a config error never hides behind errors),
+        then impact ratios; returns the ids of the per-example membership rows it wrote."""
         from harness.bias.groups import check_columns, group_metrics
 
         p = self.params
         columns = self._columns(full)
         if not columns:
             out.details["groups"] = {"skipped": "the dataset has no sensitive (group) columns"}
-            return
+            out.details["impact"] = {"skipped": "the dataset has no sensitive (group) columns"}
+            return []
         check_columns(full.groups, columns)
         if not len(data):
-            out.details["groups"] = {"skipped": MSG_NO_PREDICTIONS}
-            return
+            out.details["groups"] = out.details["impact"] = {"skipped": MSG_NO_PREDICTIONS}
+            return []
         preds = ctx.predictions()
         where = {i: k for k, i in enumerate(preds.ids)}
         rows = np.array([where[i] for i in data.ids], dtype=np.int64)
@@ -189,13 +191,12 @@ class BiasSuite(Suite[BiasParams]):
                 sensitive=data.groups,
                 columns=cols,
                 min_group_size=p.min_group_size,
-                n_boot=p.n_boot,
-                seed=ctx.seed,
             )
             out.metrics += res.metrics
             out.warnings += res.warnings
             details[res.key] = res.details
         out.details["groups"] = details
+        return _impact(data, preds.probabilities[rows, pos], y_pred.astype(bool), columns, p, ctx, out)
 
     def _swaps(
         self, data: Dataset, table: Any, scorer: Scorer, ctx: SuiteContext, out: SuiteOutcome
@@ -334,6 +335,31 @@ class BiasSuite(Suite[BiasParams]):
         out.metrics += _template_totals(gaps, n_sig, p.alpha, p.min_gap)
         out.details["templates"] = details
         return [i.id for i in every]
+
+
+def _impact(
+    data: Dataset, scores: Any, selected: Any, columns: list[str], p: BiasParams,
+    ctx: SuiteContext, out: SuiteOutcome,
+) -> list[str]:
+    """LL144 selection/scoring rates and impact ratios (``harness.bias.impact``), and one
+    membership row per example; returns those rows' ids."""
+    from harness.bias.impact import (
+        IMPACT_DEPARTURE,
+        LL144_MIN_SHARE,
+        ImpactInput,
+        impact_tables,
+        member_rows,
+    )
+
+    sample = ImpactInput(selected=selected, scores=scores, groups=data.groups)
+    res = impact_tables(sample, columns, intersectional=p.intersectional, min_share=LL144_MIN_SHARE)
+    out.metrics += res.metrics
+    out.warnings += res.warnings
+    out.details["impact"] = res.details
+    out.departures.append(IMPACT_DEPARTURE)
+    rows = member_rows(data.ids, sample, columns)
+    ctx.examples.extend(rows)
+    return [r["id"] for r in rows]
 
 
 def _census_shortfall(table: Any, per_group: int) -> list[str]:

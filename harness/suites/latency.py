@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -69,8 +69,11 @@ class LatencyParams(SuiteParams):
     server_rate_qps: float | None = _f(None, "Arrival rate (null: half of capacity).", gt=0)
     server_queries: int = _f(200, "Queries in the server scenario.", ge=10)
     int8: bool = _f(False, "Also measure a dynamic int8 copy (CPU) and its accuracy change.")
-    int8_eval_examples: int | None = _f(500, "Examples for the int8 accuracy change.", ge=1)
-    n_bootstrap: int = _f(1000, "Bootstrap resamples for the int8 accuracy-change CI.", ge=100)
+    precisions: list[Literal["bf16", "int8"]] = _f(
+        [], "Reduced precisions measured side by side with the model as configured (fp32 by "
+        "default), each with its speed-ups, accuracy change and argmax agreement; int8: true adds int8.")
+    int8_eval_examples: int | None = _f(500, "Examples for each variant's accuracy change.", ge=1)
+    n_bootstrap: int = _f(1000, "Bootstrap resamples for the variants' accuracy-change CI.", ge=100)
 
     @field_validator("batch_sizes", "seq_lengths")
     @classmethod
@@ -122,16 +125,16 @@ class LatencySuite(Suite[LatencyParams]):
             )
         setup = _setup(p, model, data, ctx.seed, lengths)
         session, memory, peak_memory = _measure(p, model, ctx, setup)
-        int8 = _int8(p, model, data, ctx, setup, session, warnings)
+        variants_found = _variants(p, model, data, ctx, setup, session, warnings)
         json_path = write_benchmark_json(
             ctx.run_dir, session.entries(),
             extra_machine={**setup.info, "interop_threads": torch.get_num_interop_threads()},
         )
         metrics, details = figures.suite_figures(model, session.rows, peak_memory,
                                                  p.stability_threshold)
-        if int8 is not None:
-            metrics += figures.int8_metrics(int8)
-            details["int8"] = int8
+        for kind, found in variants_found.items():
+            metrics += figures.variant_metrics(kind, found)
+            details[kind] = found
         details.update({
             "threads": {"requested": p.threads, "pinned": setup.threads,
                         "observed_while_measuring": sorted(session.observed_threads)},
@@ -234,7 +237,7 @@ def _measure(p: LatencyParams, model: Any, ctx: SuiteContext, st: _Setup) -> tup
         cost.matmul_job(st.device, st.matmul_dtype, st.matmul_size, st.bench),
     ]
     session = Session(ctx.examples, info=st.info, progress=ctx.progress,
-                      total=len(jobs) + int(p.server) + 3 * int(p.int8))
+                      total=len(jobs) + int(p.server) + 3 * len(set(p.precisions) | ({"int8"} if p.int8 else set())))
     memory = cost.PeakMemory(st.device).start()
     session.execute(jobs, st.threads)
     if p.server:
@@ -246,25 +249,28 @@ def _measure(p: LatencyParams, model: Any, ctx: SuiteContext, st: _Setup) -> tup
     return session, memory, memory.peak_bytes()  # before the int8 copy adds its own weights
 
 
-def _int8(
+def _variants(
     p: LatencyParams, model: Any, data: Dataset, ctx: SuiteContext, st: _Setup, session: Any,
     warnings: list[str],
-) -> dict[str, Any] | None:
-    """The int8 variant's figures when asked and possible (a warning says when it is not)."""
-    if not p.int8:
-        return None
+) -> dict[str, dict[str, Any]]:
+    """Each requested variant's figures where possible (a warning says when one is not)."""
     from harness.latency import variants
 
-    int8 = variants.measure_int8(
-        model, data, session, texts=st.texts, pool=st.pool,
-        config=(max(p.batch_sizes), max(st.lengths)), benches=(st.single_stream, st.bench),
-        threads=st.threads, eval_examples=p.int8_eval_examples,
-        predictions=ctx.predictions(), seed=ctx.seed, n_boot=p.n_bootstrap,
-    )
-    if int8 is None:
-        warnings.append(f"latency.int8: needs an HFClassifier on CPU (device {st.device}); "
-                        "skipped")
-    return int8
+    kinds = list(dict.fromkeys(list(p.precisions) + (["int8"] if p.int8 else [])))
+    out: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        found = variants.measure_variant(
+            kind, model, data, session, texts=st.texts, pool=st.pool,
+            config=(max(p.batch_sizes), max(st.lengths)), benches=(st.single_stream, st.bench),
+            threads=st.threads, eval_examples=p.int8_eval_examples,
+            predictions=ctx.predictions(), seed=ctx.seed, n_boot=p.n_bootstrap,
+        )  # fmt: skip
+        if found is None:
+            need = "on CPU" if kind == "int8" else "in fp32"
+            warnings.append(f"latency.{kind}: needs an HFClassifier {need} (device {st.device}); skipped")
+        else:
+            out[kind] = found
+    return out
 
 
 def _measurement_warnings(

@@ -22,6 +22,7 @@ from harness import registry
 from harness.records import ChartSpec, Metric, SuiteCapabilities
 from harness.robust.figures import recipe_figures
 from harness.robust.recipes import RECIPES, available_recipes
+from harness.robust.validity import ValidityParams
 from harness.suites.base import Suite, SuiteContext, SuiteOutcome, SuiteParams
 
 if TYPE_CHECKING:
@@ -59,11 +60,21 @@ class RobustnessParams(SuiteParams):
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes; null = the run's worker count."
     )
+    fp32_check_examples: int = Field(
+        default=20, ge=0,
+        description="Reduced model.precision only: examples attacked again in fp32 to record the "
+        "per-example outcome agreement (harness/robust/precision_check.py); 0 = off.",
+    )
     seed: int | None = Field(
         default=None, description="Sampling and attack seed; null = the run seed."
     )
     validity: bool = Field(
-        default=True, description="Measure sentence similarity of successful attacks (offline USE)."
+        default=True,
+        description="Check successful attacks for validity (similarity, POS, character edits, "
+        "judge) and report the valid attack success rate.",
+    )
+    validity_checks: ValidityParams = Field(
+        default_factory=ValidityParams, description="The validity checks' bars and the judge."
     )
 
     @field_validator("recipes")
@@ -97,7 +108,7 @@ def recipe_status() -> dict[str, str | None]:
 @registry.suites.register
 class RobustnessSuite(Suite[RobustnessParams]):
     name: ClassVar[str] = "robustness"
-    version: ClassVar[str] = "1.0"
+    version: ClassVar[str] = "1.1"  # 1.1: validity checks (by recipe level), valid success rate
     Params = RobustnessParams
     # Rows carry seconds per example and time budgets end searches: some outcomes depend on the
     # machine's speed.
@@ -142,7 +153,8 @@ class RobustnessSuite(Suite[RobustnessParams]):
         prepared = _prepare(p, model, sample, resources, seed, ctx.examples.done)
         total = len(p.recipes) * len(sample)
         writer = _RowWriter(
-            model.label_names, prepared.encoder, ctx, finished=total - len(prepared.jobs), total=total
+            model.label_names, prepared.encoder, ctx, finished=total - len(prepared.jobs), total=total,
+            checker=_checker(p, model, resources, prepared.encoder),
         )
         started = time.perf_counter()
         run_jobs(
@@ -161,6 +173,9 @@ class RobustnessSuite(Suite[RobustnessParams]):
         )
         order = [f"{r}:{eid}" for r in p.recipes for eid in sample.ids]
         metrics, warnings, recipes = _recipes_figures(p, order, ctx.examples.done)
+        fp32_check = _fp32_check(p, model, sample, ctx, seed=seed, resources=resources, workers=workers)
+        if fp32_check is not None:
+            metrics.append(fp32_check[0])
         if len(prepared.jobs):
             metrics.append(_throughput(len(prepared.jobs), elapsed))
         details: dict[str, Any] = {
@@ -172,16 +187,20 @@ class RobustnessSuite(Suite[RobustnessParams]):
                 np.mean(prepared.clean.argmax(axis=1) == np.asarray(sample.labels))
             ),
             "recipes": recipes,
-            "per_example": per_example_declarations(p.recipes),
+            "per_example": per_example_declarations(p.recipes, p.validity),
         }
-        departures = list(METHOD_DEPARTURES)
+        if fp32_check is not None:
+            details["fp32_outcome_agreement"] = fp32_check[1]
+        departures = list(METHOD_DEPARTURES) + ([VALIDITY_DEPARTURE] if p.validity else [])
         for recipe in p.recipes:
             departures += [f"{recipe}: {d}" for d in RECIPES[recipe].departures]
         return SuiteOutcome(
             metrics=metrics,
             warnings=warnings,
             departures=departures,
-            resources=resources.records(RESOURCE_NAMES),
+            resources=resources.records(
+                RESOURCE_NAMES + sorted({a for r in p.recipes for a in RECIPES[r].artifacts})
+            ),
             details=details,
             example_order=order,
         )
@@ -195,15 +214,34 @@ RATE_OUTCOMES: dict[str, dict[str, Any]] = {
     "accuracy_under_attack": {"positive": ["failed", "timed_out"]},
     "clean_accuracy": {"positive": ["succeeded", "failed", "timed_out"]},
 }
+# Valid successes only (field ``valid_result``: a success failing a validity check is 'rejected').
+VALID_RATE = {
+    "valid_attack_success_rate": {
+        "field": "valid_result", "positive": ["succeeded"], "exclude": {"result": ["skipped"]},
+    },
+}
+VALIDITY_DEPARTURE = (
+    "valid attack success rate (Morris et al. 2020): a success counts only if it passes every "
+    "applicable check (angular USE-m similarity, POS of swapped words by pattern's tagger, "
+    "character-edit budget for character-level edits, the judge when configured); the paper used "
+    "human raters and a grammar checker as well"
+)
 
 
-def per_example_declarations(recipes: list[str]) -> dict[str, dict[str, Any]]:
+def per_example_declarations(recipes: list[str], validity: bool = False) -> dict[str, dict[str, Any]]:
     """How each recipe's rates decompose into its rows: a 0/1 outcome per attacked example."""
-    return {
+    out = {
         f"{recipe}.{rate}": {"field": "result", "where": {"recipe": recipe}, **counted}
         for recipe in recipes
         for rate, counted in RATE_OUTCOMES.items()
     }
+    if validity:
+        out |= {
+            f"{recipe}.{rate}": {"where": {"recipe": recipe}, **counted}
+            for recipe in recipes
+            for rate, counted in VALID_RATE.items()
+        }
+    return out
 
 
 @dataclass
@@ -264,9 +302,10 @@ class _RowWriter:
     progress; called by the engine as each result arrives."""
 
     def __init__(
-        self, labels: Sequence[str], encoder: Any, ctx: SuiteContext, *, finished: int, total: int
+        self, labels: Sequence[str], encoder: Any, ctx: SuiteContext, *, finished: int, total: int,
+        checker: Any = None,
     ) -> None:
-        self.labels, self.encoder, self.ctx = labels, encoder, ctx
+        self.labels, self.encoder, self.ctx, self.checker = labels, encoder, ctx, checker
         self.finished, self.total = finished, total
 
     def __call__(self, job: Job, fields: dict[str, Any]) -> None:
@@ -286,9 +325,50 @@ class _RowWriter:
             cos = self.encoder.cosine([fields["original_text"]], [fields["perturbed_text"]])
             row["similarity"] = float(cos[0])
             row["angular_similarity"] = float(angular_similarity(cos)[0])
+        if self.checker is not None:
+            row.update(validity_fields(self.checker, job.recipe, row))
         self.ctx.examples.append(row)
         self.finished += 1
         self.ctx.progress(self.finished, self.total)
+
+
+def validity_fields(checker: Any, recipe: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``validity`` (the checks of a success) and ``valid_result`` (the outcome counted by the
+    valid attack success rate) of one row."""
+    from harness.robust.recipes import REFERENCE_ANGULAR_SIMILARITY
+    from harness.robust.validity import valid_result
+
+    validity = None
+    if row["result"] == "succeeded" and row.get("perturbed_text") is not None:
+        validity = checker.check(
+            row["original_text"], row["perturbed_text"], row["label"],
+            similarity=row.get("angular_similarity"),
+            recipe_threshold=RECIPES[recipe].similarity_threshold or REFERENCE_ANGULAR_SIMILARITY,
+            level=RECIPES[recipe].level,
+        )  # fmt: skip
+    return {"validity": validity, "valid_result": valid_result(row["result"], validity)}
+
+
+def _checker(p: RobustnessParams, model: ModelAdapter, resources: Any, encoder: Any) -> Any:
+    """The validity checker of this run (None without ``validity``)."""
+    if not p.validity:
+        return None
+    from pathlib import Path
+
+    from harness.robust.judge import Judge
+    from harness.robust.resources import PosTagger
+    from harness.robust.validity import ValidityChecker, read_lexicon
+
+    v = p.validity_checks
+    judge = (
+        Judge(v.judge, label_names=model.label_names, base_dir=Path.cwd()).load()
+        if v.judge is not None
+        else None
+    )
+    return ValidityChecker(
+        v, encoder=encoder, tagger=PosTagger(resources.tagger_dir),
+        lexicon=read_lexicon(resources.tagger_dir), judge=judge,
+    )  # fmt: skip
 
 
 def _recipes_figures(
@@ -309,6 +389,27 @@ def _recipes_figures(
                 f"{p.time_budget_s} s time budget"
             )
     return metrics, warnings, summaries
+
+
+def _fp32_check(
+    p: RobustnessParams, model: ModelAdapter, sample: Dataset, ctx: SuiteContext, *, seed: int,
+    resources: Any, workers: int,
+) -> tuple[Metric, dict[str, Any]] | None:
+    """Reduced precision: outcome agreement with fp32 on a sub-sample (metric and details)."""
+    from harness.robust.precision_check import outcome_agreement
+
+    found = outcome_agreement(
+        model, sample, p.recipes, ctx.examples.done, n=p.fp32_check_examples, seed=seed,
+        resources=resources, query_budget=p.query_budget, time_budget_s=p.time_budget_s, workers=workers,
+    )  # fmt: skip
+    if found is None:
+        return None
+    metric = Metric(
+        name="precision.fp32_outcome_agreement", value=found["agreement"], higher_is_better=True,
+        n=found["n_pairs"], description=f"Share of (recipe, example) attack outcomes equal to an "
+        f"fp32 run's on {found['n_examples']} sampled examples (model in {found['precision']}).",
+    )  # fmt: skip
+    return metric, found
 
 
 def _throughput(n_jobs: int, elapsed: float) -> Metric:

@@ -40,11 +40,14 @@ def cache_key(
     ft: FinetuneConfig,
     seed: int,
     world_size: int = 1,
+    precision: str = "fp32",
 ) -> str:
     """What makes two fine-tunes the same. The base model is identified by its digest, not by
     where it lives, so moving a folder does not retrain. The number of processes multiplies
     the effective batch (and divides the steps per epoch), so it is part of the key; it is
-    added only when > 1, which keeps the keys of single-process fine-tunes as they were."""
+    added only when > 1, which keeps the keys of single-process fine-tunes as they were. So is
+    the resolved precision (``finetune.precision``, ``harness.models.precision``), only when it
+    is not fp32: a bf16 fine-tune is a different checkpoint, fp32 ones keep their keys."""
     from harness import __version__
 
     identity: dict[str, Any] = {
@@ -53,11 +56,13 @@ def cache_key(
         "base_digest": base.digest,
         "train": train.digest(),
         "dev": dev.digest() if dev is not None else None,
-        "finetune": ft.model_dump(mode="json", exclude={"base"}),
+        "finetune": ft.model_dump(mode="json", exclude={"base", "precision"}),
         "seed": seed,
     }
     if world_size != 1:
         identity["world_size"] = world_size
+    if precision != "fp32":
+        identity["precision"] = precision
     return sha256_json(identity)
 
 

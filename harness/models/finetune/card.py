@@ -96,10 +96,16 @@ def versions(method: str) -> dict[str, str]:
         "torch": str(torch.__version__),
         "transformers": transformers.__version__,
     }
-    if method == "lora":
+    if method in ("lora", "adalora", "ia3", "prompt_tuning", "prefix_tuning"):
         import peft
 
         out["peft"] = peft.__version__
+    if method == "setfit":
+        import sentence_transformers
+        import setfit
+
+        out["setfit"] = setfit.__version__
+        out["sentence_transformers"] = sentence_transformers.__version__
     return out
 
 
@@ -118,6 +124,8 @@ def data_card(
         "train": split(train, ft.train_split),
         "dev": split(dev, ft.dev_split),
         "max_train_examples": ft.max_train_examples,
+        # Few-shot: the K per class and the ids drawn (the whole draw, so it can be audited).
+        **({"shots": ft.shots, "shot_ids": list(train.ids)} if ft.shots is not None else {}),
     }
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from harness.config import RunConfig
 from harness.data import DatasetBundle
 from harness.errors import ConfigError
+from harness.models.finetune import adversarial
 from harness.models.finetune.cache import cache_key, cached_checkpoint
 from harness.models.finetune.prep import resolve_base, select_splits
 from harness.models.finetune.trainer import (
@@ -47,6 +48,7 @@ from harness.models.finetune.trainer import (
     share_from_main,
 )
 from harness.models.finetune.training import TrainingJob
+from harness.models.precision import Resolved, resolve_train
 
 # What callers of the fine-tuning stage import from here. FinetuneInterrupted (defined in
 # ``training``) is what run_finetune raises on Ctrl-C; CARD and cache_key (defined in ``cache``)
@@ -84,7 +86,7 @@ def run_finetune(
     ``callbacks`` are extra ``TrainerCallback`` objects (integrations, tests). Under
     ``torchrun`` / ``accelerate launch`` every rank calls this and gets the same result.
     """
-    job = _plan(config, bundle, cache_root=cache_root, base_dir=base_dir or Path.cwd())
+    job = _plan(config, bundle, cache_root=cache_root, base_dir=base_dir or Path.cwd(), device=device)
     group: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if job.world.distributed:
         from harness.models.hf import resolve_device
@@ -109,7 +111,7 @@ def run_finetune(
 
 
 def _plan(
-    config: RunConfig, bundle: DatasetBundle, *, cache_root: Path, base_dir: Path
+    config: RunConfig, bundle: DatasetBundle, *, cache_root: Path, base_dir: Path, device: str = "auto"
 ) -> TrainingJob:
     """Resolve everything a fine-tune depends on (checks that can fail come first, before any
     process group or lock): base model, splits, seed, world, hence the cache key and folder."""
@@ -120,7 +122,9 @@ def _plan(
     seed = effective_seed(config)
     base = resolve_base(ft.base, base_dir=base_dir)
     train, dev = select_splits(bundle, ft, seed)
-    key = cache_key(base, train, dev, ft, seed, world.size)
+    adversarial.check(ft, world.size)
+    precision = train_precision(ft.precision, device)  # auto: bf16 where bf16 is native
+    key = cache_key(base, train, dev, ft, seed, world.size, precision.precision)
     return TrainingJob(
         ft=ft,
         seed=seed,
@@ -131,7 +135,15 @@ def _plan(
         folder=cache_root / "finetune" / key,
         key=key,
         world=world,
+        precision=precision,
     )
+
+
+def train_precision(requested: str, device: str) -> Resolved:
+    """The fine-tune's precision on ``device`` ('auto' resolved as the Trainer will)."""
+    from harness.models.hf import resolve_device
+
+    return resolve_train(requested, resolve_device(device))
 
 
 def _key_lock(job: TrainingJob) -> contextlib.AbstractContextManager[None]:

@@ -2,7 +2,8 @@
 
 Resolves the base model (through ``harness.models.sources``, as for the evaluated model),
 picks and checks the train / dev splits, tokenizes, builds the model for the chosen method
-(full, LoRA, head only) and refuses a LoRA target module the model does not have.
+(``methods``) and refuses a LoRA target module the model does not have. ``finetune.shots``
+draws K examples per class from the train split.
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ MSG_ACCUM_TOO_LARGE = (
     "(batch_size {batch} x gradient_accumulation {accum}) but the train split has {n}"
 )
 MSG_MISSING_TARGET = (
-    "finetune.lora.target_modules: {missing} not found in base model {base!r}; "
+    "finetune.{key}.target_modules: {missing} not found in base model {base!r}; "
     "Linear modules available: {available}"
 )
 MSG_EARLY_STOP_NO_DEV = (
     "finetune.early_stopping_patience: early stopping needs a dev split; set finetune.dev_split"
 )
-MSG_NOTHING_TRAINABLE = "finetune.method: 'head' found no classifier head outside {prefix!r}"
+MSG_TOO_FEW_SHOTS = (
+    "finetune.shots: {k} examples per class were asked for, but class {label!r} has only {n} "
+    "in split {split!r}; lower finetune.shots to at most {n}"
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ def select_splits(
             MSG_NO_TRAIN_SPLIT.format(name=bundle.name, split=ft.train_split, splits=splits)
         )
     train = bundle.splits[ft.train_split].sample(ft.max_train_examples, seed)
+    if ft.shots is not None:
+        train = draw_shots(train, ft.shots, seed)
     dev = None
     if ft.dev_split is not None:
         if ft.dev_split not in bundle.splits:
@@ -183,7 +189,23 @@ def linear_module_names(model: Any) -> list[str]:
     )
 
 
-def check_lora_targets(model: Any, targets: list[str], base_name: str) -> None:
+def draw_shots(train: Dataset, k: int, seed: int) -> Dataset:
+    """K examples of every class, drawn with ``seed``: the first K of each class in the order of
+    a seeded hash of the id (as ``Dataset.sample``), so the draw is the same on every machine and
+    the K-shot set of a grown split keeps the ids it had. A class with fewer than K fails."""
+    from harness.data import _seeded_hash
+
+    chosen: list[int] = []
+    for label, name in enumerate(train.label_names):
+        members = [i for i, y in enumerate(train.labels) if y == label]
+        if len(members) < k:
+            raise DataError(MSG_TOO_FEW_SHOTS.format(k=k, label=name, n=len(members), split=train.split))
+        members.sort(key=lambda i: _seeded_hash(train.ids[i], seed))
+        chosen += members[:k]
+    return train.subset(sorted(chosen))
+
+
+def check_lora_targets(model: Any, targets: list[str], base_name: str, *, key: str = "lora") -> None:
     """Refuse targets that match no Linear module (peft's rule: exact name or '.name' suffix)."""
     import torch
 
@@ -192,6 +214,7 @@ def check_lora_targets(model: Any, targets: list[str], base_name: str) -> None:
     if missing:
         raise ConfigError(
             MSG_MISSING_TARGET.format(
+                key=key,
                 missing=", ".join(repr(m) for m in missing),
                 base=base_name,
                 available=", ".join(linear_module_names(model)),
@@ -199,32 +222,12 @@ def check_lora_targets(model: Any, targets: list[str], base_name: str) -> None:
         )
 
 
-def apply_method(model: Any, ft: FinetuneConfig, base_name: str) -> Any:
-    """Make only the parameters the method trains trainable; wrap with LoRA when asked."""
-    if ft.method == "full":
-        return model
-    if ft.method == "head":
-        # Everything under the encoder (base_model_prefix, e.g. 'bert.') is frozen; the
-        # classification head (e.g. 'classifier.') is what remains trainable.
-        prefix = f"{model.base_model_prefix}."
-        trainable = 0
-        for name, param in model.named_parameters():
-            param.requires_grad = not name.startswith(prefix)
-            trainable += int(param.requires_grad)
-        if not trainable:
-            raise ModelError(MSG_NOTHING_TRAINABLE.format(prefix=prefix))
-        return model
-    from peft import LoraConfig, TaskType, get_peft_model
+def apply_method(model: Any, ft: FinetuneConfig, base_name: str, total_steps: int = 0) -> Any:
+    """Make only the parameters the method trains trainable; wrap with peft when it asks
+    (``harness.models.finetune.methods``; AdaLoRA's schedule needs ``total_steps``)."""
+    from harness.models.finetune import methods
 
-    check_lora_targets(model, list(ft.lora.target_modules), base_name)
-    lora = LoraConfig(
-        task_type=TaskType.SEQ_CLS,  # also keeps the new classifier head trainable and saved
-        r=ft.lora.r,
-        lora_alpha=ft.lora.alpha,
-        lora_dropout=ft.lora.dropout,
-        target_modules=list(ft.lora.target_modules),
-    )
-    return get_peft_model(model, lora)
+    return methods.apply_method(model, ft, base_name, total_steps)
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

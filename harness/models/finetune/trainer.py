@@ -195,12 +195,18 @@ def save_checkpoint(
     base_name: str,
 ) -> str | None:
     """Write the final checkpoint files (rank 0 only) and remove everything training left
-    behind; returns how a LoRA was saved ("merged" or "adapter"), else None."""
+    behind; returns how a peft adapter was saved ("merged" or "adapter"), else None."""
+    from harness.models.finetune.methods import (
+        is_prompt_learning,
+        merges,
+        method,
+        unwrap_saved_modules,
+    )
     from harness.models.hf import ADAPTER_DIR, PICKLE_SUFFIXES
 
     lora_saved_as = None
-    if ft.method == "lora":
-        if ft.lora.merge:
+    if method(ft.method).peft:
+        if merges(ft):
             model, lora_saved_as = model.merge_and_unload(), "merged"
         else:
             # The adapter's config would otherwise record this machine's cache path.
@@ -208,7 +214,8 @@ def save_checkpoint(
             with warnings.catch_warnings():  # peft looks for the base's config by that name
                 warnings.filterwarnings("ignore", message="Could not find a config file")
                 model.save_pretrained(str(folder / ADAPTER_DIR), safe_serialization=True)
-            model, lora_saved_as = model.unload(), "adapter"
+            model = unwrap_saved_modules(model) if is_prompt_learning(model) else model.unload()
+            lora_saved_as = "adapter"
     model.save_pretrained(str(folder), safe_serialization=True)
     tokenizer.save_pretrained(str(folder))
     atomic_write_json(folder / "labels.json", list(label_names))
@@ -244,6 +251,7 @@ def training_args(
     device: str,
     bf16: bool,
     total_steps: int,
+    fp16: bool = False,
     world: World | None = None,
 ) -> Any:
     """The Trainer's arguments for a recipe. Saving is by steps (for resume), evaluation by
@@ -280,6 +288,7 @@ def training_args(
         # Several processes on CPU talk over gloo (accelerate would pick it too; say it).
         ddp_backend="gloo" if world is not None and world.distributed and device == "cpu" else None,
         bf16=bf16,
+        fp16=fp16,  # CUDA only (resolve_train refuses it on CPU): the Trainer adds a GradScaler
         group_by_length=ft.group_by_length,
         dataloader_num_workers=0,
         restore_callback_states_from_checkpoint=True,

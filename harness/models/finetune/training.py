@@ -23,6 +23,7 @@ from typing import Any
 from harness.config import FinetuneConfig
 from harness.data import Dataset, DatasetBundle
 from harness.errors import ExitCode, HarnessError
+from harness.models.finetune import adversarial
 from harness.models.finetune.cache import CARD, checkpoint_digest
 from harness.models.finetune.card import (
     TRAIN_LOG,
@@ -32,6 +33,7 @@ from harness.models.finetune.card import (
     hardware,
     read_log,
 )
+from harness.models.finetune.methods import method, method_callbacks, method_params_card
 from harness.models.finetune.prep import (
     BaseModel,
     apply_method,
@@ -50,6 +52,7 @@ from harness.models.finetune.trainer import (
     share_from_main,
     training_args,
 )
+from harness.models.precision import Resolved
 from harness.store import atomic_write_json
 
 MSG_INTERRUPTED = (
@@ -75,6 +78,7 @@ class _Built:
     n_train: int
     total_steps: int
     bf16: bool
+    adversarial: adversarial.Plan | None = None  # finetune.adversarial's rows, Trainer, card
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class TrainingJob:
     folder: Path
     key: str
     world: World
+    precision: Resolved | None = None  # finetune.precision resolved (None: fp32)
 
     def run(
         self,
@@ -120,6 +125,10 @@ class TrainingJob:
         if threads and resolved == "cpu":
             torch.set_num_threads(threads)
         try:
+            if method(self.ft.method).trainer == "setfit":
+                from harness.models.finetune.setfit_stage import train_setfit
+
+                return train_setfit(self, resolved, logger)  # one process: no ranks to share with
             return self._train(resolved, logger, progress, extra)
         finally:
             torch.set_num_threads(previous_threads)
@@ -149,21 +158,26 @@ class TrainingJob:
     ) -> _Built:
         """Base model with its method applied, tokenized splits, a memory probe (so a batch too
         large is reported before training starts), callbacks and the Trainer."""
-        import torch
         from transformers import DataCollatorWithPadding, PrinterCallback
 
         from harness.models.finetune.callbacks import make_callbacks
 
         ft = self.ft
         model, tokenizer = load_base(self.base, self.train.label_names, self.seed)
-        model = apply_method(model, ft, self.base.name)
-        parameters = count_parameters(model)
         train_rows, dev_rows = self._tokenized(tokenizer)
-        collator = DataCollatorWithPadding(tokenizer)
-        probe_memory(model, train_rows, collator, ft.batch_size, device, self.world.local_rank)
-        bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+        adv = adversarial.plan(
+            ft, train=self.train, rows=train_rows, tokenizer=tokenizer, seed=self.seed,
+            folder=self.folder, logger=logger,
+        )  # fmt: skip
+        train_rows = adv.rows  # with the attack slots, when the fine-tune is adversarial
         per_epoch = math.ceil(len(train_rows) / self.global_batch)
         total_steps = ft.max_steps or math.ceil(per_epoch * ft.epochs)
+        model = apply_method(model, ft, self.base.name, total_steps)
+        parameters = count_parameters(model)
+        collator = DataCollatorWithPadding(tokenizer)
+        probe_memory(model, train_rows, collator, ft.batch_size, device, self.world.local_rank)
+        chosen = self.precision.precision if self.precision is not None else "fp32"
+        bf16 = chosen == "bf16"  # autocast on CPU and CUDA; fp16 (CUDA) adds a GradScaler
         cbs = make_callbacks(
             folder=self.folder,
             metric=ft.metric_for_best,
@@ -178,10 +192,11 @@ class TrainingJob:
             seed=self.seed,
             device=device,
             bf16=bf16,
+            fp16=chosen == "fp16",
             total_steps=total_steps,
             world=self.world,
         )
-        trainer = seeded_trainer_class()(
+        trainer = adv.trainer_class(seeded_trainer_class())(
             model=model,
             args=args,
             train_dataset=train_rows,
@@ -191,11 +206,13 @@ class TrainingJob:
             compute_metrics=lambda p: eval_metrics(p.predictions, p.label_ids),
             callbacks=[
                 *(cbs[k] for k in ("log", "best", "stop", "epoch_eval", "progress")),
+                *method_callbacks(ft),
+                *adv.callbacks,
                 *extra,
             ],
         )
         trainer.remove_callback(PrinterCallback)  # our JSONL log and progress bar replace it
-        return _Built(trainer, tokenizer, cbs, parameters, len(train_rows), total_steps, bf16)
+        return _Built(trainer, tokenizer, cbs, parameters, len(train_rows), total_steps, bf16, adv)
 
     def _tokenized(
         self, tokenizer: Any
@@ -278,6 +295,11 @@ class TrainingJob:
             checkpoint_digest=digest,
             cache_key=self.key,
         )
+        if self.precision is not None:
+            card["precision"] = self.precision.as_record()
+            card["hardware"]["precision"] = self.precision.precision  # fp16 too, not just bf16
+        if built.adversarial is not None and built.adversarial.card() is not None:
+            card["adversarial"] = built.adversarial.card()
         atomic_write_json(self.folder / CARD, card)  # last: marks the checkpoint complete
         return card
 
@@ -285,7 +307,11 @@ class TrainingJob:
         """The card's recipe: the fine-tune config plus what it resolved to on this launch."""
         trainable, total = built.parameters
         return {
-            **self.ft.model_dump(mode="json", exclude={"base"}),
+            # the lora block is read by the lora method only; a full fine-tune's card omits it
+            **self.ft.model_dump(
+                mode="json", exclude={"base"} if self.ft.method == "lora" else {"base", "lora"}
+            ),
+            "method_params": method_params_card(self.ft),
             "seed": self.seed,
             "total_steps": built.trainer.state.max_steps,
             "world_size": self.world.size,
