@@ -57,12 +57,26 @@ def digest_tree(root: Path, files: Iterable[Path] | None = None) -> tuple[str, l
     return outer.hexdigest(), entries
 
 
+def _umask_mode() -> int:
+    """The mode ``open()`` would give a new file (0o666 less the umask). ``mkstemp`` makes its
+    file 0600, which left every record, report and leaderboard page unreadable to anyone else
+    (a web server serving the site, a colleague reading a shared run folder)."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _umask_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target."""
+    """Write to a temp file in the same folder, fsync, then rename over the target; the file
+    gets the permissions a plain ``open()`` would give it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

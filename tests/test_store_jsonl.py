@@ -34,3 +34,25 @@ def test_bad_lines(tmp_path: Path) -> None:
     path.write_bytes(b'{"id": "\xff"}\n')
     with pytest.raises(RecordError, match="not valid UTF-8 at byte 8"):
         list(iter_jsonl(path))
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    """mkstemp makes 0600 files: records, reports and leaderboard pages were unreadable to a web
+    server or a colleague. An atomic write now has the mode a plain open() gets under the umask."""
+    import os
+    import stat
+
+    from harness.store import atomic_write_json
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    target = tmp_path / "record.json"
+    atomic_write_json(target, {"a": 1})
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    old = os.umask(0o077)
+    try:
+        from harness import store
+
+        assert store._umask_mode() == 0o600
+    finally:
+        os.umask(old)

@@ -119,10 +119,12 @@ class BiasSuite(Suite[BiasParams]):
             "template CIs resample templates (cluster bootstrap via harness.stats), not "
             "Fairlearn's i.i.d. bootstrap over instances, which ignores that instances of "
             "one template are correlated",
-            "equalized-odds CIs: stratified percentile bootstrap within group x label cells "
-            "(harness.bias.resample; Fairlearn has no CI for them), so every resample keeps the "
-            "rates the point estimate uses; bootstrap CIs of max - min gaps are biased upwards "
-            "for small groups",
+            "group-gap CIs (demographic parity, accuracy, equalized odds) are not Fairlearn's "
+            "bootstrap: a percentile bootstrap of a max - min gap is biased upwards (it excluded "
+            "0 for equal groups and could exclude its own estimate); they are the range of the "
+            "gap over simultaneous Wilson intervals of the rates (Bonferroni; "
+            "harness.bias.gap_intervals), conservative by construction; per-group rate CIs are "
+            "Wilson intervals",
             "a group without positives (negatives) has an undefined TPR (FPR) and takes no part "
             "in that rate's gap; Fairlearn's equalized_odds_difference counts it as 0 instead",
             "counterfactual swaps always map 'her' to 'his' (possessive reading)",
