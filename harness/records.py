@@ -41,6 +41,18 @@ def finite_or_none(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, recursively through dicts and
+    lists (per-example rows must be strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return finite_or_none(value)
+    return value
+
+
 class StrictModel(BaseModel):
     """The one strict pydantic base: unknown keys are refused and instances are frozen.
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from harness.explain.faithfulness import RemovalConfig, faithfulness_for, rank_words
 from harness.explain.words import TokenizedText
+from harness.records import finite_or_none, json_safe
 
 RANDOM = "random"
 DEPARTURE = (
@@ -72,7 +73,9 @@ class TextScorer:
         self.cache: dict[tuple[int, ...], Any] = {}
 
     def add(self, sequences: Sequence[tuple[int, ...]]) -> None:
-        todo = sorted({tuple(s) for s in sequences if tuple(s) not in self.cache}, key=lambda s: (len(s), s))
+        todo = sorted(
+            {tuple(s) for s in sequences if tuple(s) not in self.cache}, key=lambda s: (len(s), s)
+        )
         if not todo:
             return
         probs = self.model.predict_proba([self.codes.text(s) for s in todo])
@@ -97,19 +100,25 @@ def explain_batch(
     random_seed: Any,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One row per item: ablation attributions, faithfulness (ablation and random ranking)."""
-    without = [[tuple(c for j, c in enumerate(it.ids) if j != i) for i in range(it.n_words)] for it in items]
+    without = [
+        [tuple(c for j, c in enumerate(it.ids) if j != i) for i in range(it.n_words)]
+        for it in items
+    ]
     scorer.add([it.ids for it in items] + [s for seqs in without for s in seqs])
     probs = np.stack([scorer.cache[it.ids] for it in items])
     predicted = probs.argmax(axis=1)
     targets = [int(t) for t in (predicted if cfg.target == "predicted" else labels)]
     attributions = [
-        [probs[b, targets[b]] - scorer.prob(s, targets[b]) for s in without[b]] for b in range(len(items))
+        [probs[b, targets[b]] - scorer.prob(s, targets[b]) for s in without[b]]
+        for b in range(len(items))
     ]
     rankings: list[dict[str, list[int]]] = []
     for it, attrs in zip(items, attributions, strict=True):
         ranks = {"ablation": rank_words(attrs)}
         if cfg.random_control:
-            ranks[RANDOM] = [int(v) for v in np.random.default_rng(random_seed(it.id)).permutation(it.n_words)]
+            ranks[RANDOM] = [
+                int(v) for v in np.random.default_rng(random_seed(it.id)).permutation(it.n_words)
+            ]
         rankings.append(ranks)
     faith = faithfulness_for(scorer, items, rankings, targets, cfg.removal)  # type: ignore[arg-type]
     return [_row(it, int(labels[b]), int(predicted[b]), targets[b], probs[b], attributions[b], faith[b], cfg.label_names)
@@ -120,25 +129,21 @@ def _row(it: TokenizedText, label: int, predicted: int, target: int, probs: Any,
          attributions: list[float], faith: Any, names: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     """The per-example row, in the gradient path's layout."""
     return {
-        "id": it.id, "words": list(it.words), "n_tokens": it.n_words, "truncated": False,
-        "label": label, "label_name": names[label], "predicted": predicted,
-        "predicted_name": names[predicted], "probability": _finite(probs[predicted]),
-        "target": target, "target_name": names[target], "target_probability": _finite(probs[target]),
-        "attributions": {"ablation": [_finite(v) for v in attributions]}, "deltas": {},
-        "faithfulness": _clean(faith), "robustness": None, "sanity": None,
+        "id": it.id,
+        "words": list(it.words),
+        "n_tokens": it.n_words,
+        "truncated": False,
+        "label": label,
+        "label_name": names[label],
+        "predicted": predicted,
+        "predicted_name": names[predicted],
+        "probability": finite_or_none(probs[predicted]),
+        "target": target,
+        "target_name": names[target],
+        "target_probability": finite_or_none(probs[target]),
+        "attributions": {"ablation": [finite_or_none(v) for v in attributions]},
+        "deltas": {},
+        "faithfulness": json_safe(faith),
+        "robustness": None,
+        "sanity": None,
     }
-
-
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float):
-        return _finite(value)
-    return value

@@ -9,7 +9,6 @@ position of the batch, so a batch recomputes to the same numbers on resume.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,8 @@ from harness.explain.faithfulness import (
 from harness.explain.robustness import robustness_scores
 from harness.explain.sanity import randomisation_similarity, randomised_head_copy
 from harness.explain.words import TokenizedText, words_from_tokens
+from harness.records import finite_or_none as finite
+from harness.records import json_safe
 
 RANDOM = "random"
 
@@ -63,11 +64,6 @@ class ExplainConfig:
 def derived_seed(seed: int, *parts: str) -> int:
     digest = hashlib.sha256("\x1f".join([str(seed), *parts]).encode()).digest()
     return int.from_bytes(digest[:4], "big")
-
-
-def finite(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 class Explainer:
@@ -135,7 +131,9 @@ class Explainer:
         return words, deltas
 
     # ------------------------------------------------------------------ one batch
-    def explain(self, items: Sequence[TokenizedText], labels: Sequence[int]) -> list[dict[str, Any]]:
+    def explain(
+        self, items: Sequence[TokenizedText], labels: Sequence[int]
+    ) -> list[dict[str, Any]]:
         cfg, s = self.config, self.config.settings
         model = self.adapter.model
         batch = make_batch(self.adapter, items, cfg.baseline_id)
@@ -176,7 +174,10 @@ class Explainer:
         return rows
 
     def _faithfulness(
-        self, items: Sequence[TokenizedText], words: dict[str, list[list[float]]], targets: Sequence[int]
+        self,
+        items: Sequence[TokenizedText],
+        words: dict[str, list[list[float]]],
+        targets: Sequence[int],
     ) -> list[dict[str, dict[str, Any] | None]]:
         cfg = self.config
         rankings: list[dict[str, list[int]]] = []
@@ -188,11 +189,13 @@ class Explainer:
             rankings.append(ranks)
         scorer = ProbabilityScorer(self.adapter, getattr(self.adapter, "batch_size", 32))
         rows = faithfulness_for(scorer, items, rankings, targets, cfg.removal)
-        return [{k: _clean(v) for k, v in row.items()} for row in rows]
+        return [{k: json_safe(v) for k, v in row.items()} for row in rows]
 
     def _robustness(self, model: Any, batch: Batch, targets: Sequence[int]) -> dict[int, Any]:
         cfg = self.config
-        chosen = [i for i, it in enumerate(batch.items) if it.id in cfg.robustness_ids and it.n_words]
+        chosen = [
+            i for i, it in enumerate(batch.items) if it.id in cfg.robustness_ids and it.n_words
+        ]
         if not chosen:
             return {}
         sub = subset(self.adapter, batch, chosen, cfg.baseline_id)
@@ -213,7 +216,10 @@ class Explainer:
                     radius=cfg.sensitivity_radius,
                 )
             for row, i in enumerate(chosen):
-                out[i][method] = {"infidelity": finite(infid[row]), "sensitivity_max": finite(sens[row])}
+                out[i][method] = {
+                    "infidelity": finite(infid[row]),
+                    "sensitivity_max": finite(sens[row]),
+                }
         return out
 
     def random_model(self) -> Any:
@@ -241,14 +247,3 @@ class Explainer:
             i: {m: randomisation_similarity(words[m][i], rand_words[m][row]) for m in cfg.methods}
             for row, i in enumerate(chosen)
         }
-
-
-def _clean(value: Any) -> Any:
-    """Replace non-finite floats by None, recursively (rows must be strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float):
-        return finite(value)
-    return value
