@@ -55,7 +55,11 @@ def report(
     from harness.reports.addenda import ReportOptions
     from harness.reports.audit import write_report
     from harness.reports.pdf import html_to_pdf
+    from harness.reports.sweep_report import is_sweep, write_sweep_report
 
+    if is_sweep(run_dir):  # a sweep folder: the learning-curve report instead
+        typer.echo(f"sweep report: {write_sweep_report(run_dir, output)}")
+        return
     options = ReportOptions(
         challenger=challenger, allow_mismatch=allow_mismatch, frameworks=tuple(framework or ())
     )

@@ -34,6 +34,7 @@ class CurvePoint:
     low: float | None
     high: float | None
     n: int
+    seeds: tuple[float, ...] = ()  # each seed's own value, drawn as small hollow dots
 
 
 def _d(value: float) -> str:
@@ -59,7 +60,7 @@ def learning_curves(
         v
         for points in series.values()
         for p in points
-        for v in (p.value, p.low, p.high)
+        for v in (p.value, p.low, p.high, *p.seeds)
         if v is not None
     ]
     y0, y1 = min(ys), max(ys)
@@ -167,4 +168,8 @@ def _point(method: str, p: CurvePoint, colour: str, x: float, py: YScale) -> lis
     ci = "" if p.low is None or p.high is None else f" [{fmt_site(p.low)}, {fmt_site(p.high)}]"
     tip = f"{method}, {shot_label(p.shots)} shots: {fmt_site(p.value)}{ci} ({p.n} run{'s' * (p.n != 1)})"
     parts.append(el("circle", el("title", tip), cx=_d(x), cy=_d(py(p.value)), r="4", fill=colour))
+    for i, v in enumerate(p.seeds):
+        parts.append(el("circle", el("title", f"{method}, seed run {i + 1}: {fmt_site(v)}"),
+                        cx=_d(x + 7), cy=_d(py(v)), r="2.5", fill="none", stroke=colour,
+                        cls="seed"))  # fmt: skip
     return parts

@@ -316,7 +316,7 @@ class TrainingJob:
             "total_steps": built.trainer.state.max_steps,
             "world_size": self.world.size,
             "effective_batch_size": self.global_batch,
-            "optimizer": "adamw_torch",
+            "optimizer": str(getattr(built.trainer.args.optim, "value", built.trainer.args.optim)),
             "scheduler": "linear",
             "trainable_parameters": trainable,
             "total_parameters": total,

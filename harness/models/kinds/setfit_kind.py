@@ -25,21 +25,16 @@ MSG_NO_HEAD = "{folder}: no {file}; a setfit model folder is written by finetune
 
 
 class SetFitClassifier(ScoringAdapter):
-    kind_name = "setfit"
-    gradient_unavailable = (
-        "the setfit kind is a sentence encoder with a logistic-regression head over pooled "
-        "embeddings, not a sequence classifier forward"
-    )
+    """``model`` is an ``EmbeddingClassifier`` (encoder + pooling + logistic head): the scores
+    are its logits, and the gradient suites differentiate through the same module."""
 
-    def __init__(self, *, pooling: Any, coef: Any, intercept: Any, classes: list[int], **kw: Any) -> None:
-        super().__init__(**kw)
-        self._pooling, self._coef, self._intercept, self._classes = pooling, coef, intercept, classes
+    kind_name = "setfit"
+    gradient_unavailable = None
 
     def scores(self, encoded: Encoded) -> Any:
-        from harness.models.kinds.encoder import embed
+        from harness.models.kinds.embedding_head import encoded_logits
 
-        x = embed(self.model, encoded, self._pooling, self.device).double()
-        return head_logits(x, self._coef, self._intercept, self._classes, len(self.label_names))
+        return encoded_logits(self.model, encoded, self.device)
 
 
 def head_logits(x: Any, coef: Any, intercept: Any, classes: list[int], n_labels: int) -> Any:
@@ -72,6 +67,7 @@ class SetFitKind(ModelKind):
     @classmethod
     def load(cls, found: Any, request: LoadRequest) -> SetFitClassifier:
         from harness.models.hf import _label_names_from, resolve_device
+        from harness.models.kinds.embedding_head import EmbeddingClassifier, LogisticHead
         from harness.models.kinds.encoder import load_encoder
 
         module, tokenizer, pooling = load_encoder(found)
@@ -84,8 +80,9 @@ class SetFitKind(ModelKind):
         info = model_info(found, kind=cls.name, module=module, label_names=names,
                           max_length=request.max_length, details=details,
                           training=training_from_card(found.model_card))  # fmt: skip
+        head = LogisticHead(coef, intercept, classes, len(names))
+        classifier = EmbeddingClassifier(module, pooling, head).to(device).eval()
         return SetFitClassifier(
-            module=module.to(device), tokenizer=tokenizer, label_names=tuple(names), device=device,
+            module=classifier, tokenizer=tokenizer, label_names=tuple(names), device=device,
             max_length=request.max_length, batch_size=request.batch_size, info=info,
-            pooling=pooling, coef=coef, intercept=intercept, classes=classes,
         )  # fmt: skip

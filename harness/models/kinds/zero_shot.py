@@ -58,23 +58,16 @@ class EmbeddingParams(KindParams):
 
 
 class EmbeddingZeroShot(ScoringAdapter):
-    kind_name = "zero-shot-embedding"
-    gradient_unavailable = (
-        "zero-shot-embedding scores cosine similarities to label descriptions; it has no "
-        "classifier forward over input embeddings"
-    )
+    """``model`` is an ``EmbeddingClassifier`` (encoder + pooling + cosine head / temperature):
+    the scores are its logits, and the gradient suites differentiate through the same module."""
 
-    def __init__(self, *, pooling: Any, label_matrix: Any, temperature: float, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._pooling, self._labels_emb, self._temperature = pooling, label_matrix, temperature
+    kind_name = "zero-shot-embedding"
+    gradient_unavailable = None
 
     def scores(self, encoded: Encoded) -> Any:
-        import torch
+        from harness.models.kinds.embedding_head import encoded_logits
 
-        from harness.models.kinds.encoder import embed
-
-        texts = torch.nn.functional.normalize(embed(self.model, encoded, self._pooling, self.device), dim=1)
-        return texts @ self._labels_emb.T / self._temperature
+        return encoded_logits(self.model, encoded, self.device)
 
 
 @registry.model_kinds.register
@@ -90,6 +83,7 @@ class ZeroShotEmbeddingKind(ModelKind):
 
         from harness.models.hf import resolve_device
         from harness.models.kinds.adapter import pad_rows, plain_rows
+        from harness.models.kinds.embedding_head import CosineHead, EmbeddingClassifier
         from harness.models.kinds.encoder import embed, load_encoder
 
         p: EmbeddingParams = request.params
@@ -111,10 +105,10 @@ class ZeroShotEmbeddingKind(ModelKind):
         }  # fmt: skip
         info = model_info(found, kind=cls.name, module=module, label_names=request.label_names,
                           max_length=request.max_length, details=details)  # fmt: skip
+        classifier = EmbeddingClassifier(module, pooling, CosineHead(labels, p.temperature)).eval()
         return EmbeddingZeroShot(
-            module=module, tokenizer=tokenizer, label_names=request.label_names, device=device,
+            module=classifier, tokenizer=tokenizer, label_names=request.label_names, device=device,
             max_length=request.max_length, batch_size=request.batch_size, info=info,
-            pooling=pooling, label_matrix=labels, temperature=p.temperature,
         )  # fmt: skip
 
 
