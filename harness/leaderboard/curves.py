@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.leaderboard.charts import find, is_accuracy
 from harness.leaderboard.ranking import Benchmark
-from harness.render.curves import CurvePoint, learning_curves
+from harness.render.curves import CurvePoint, cell_of, learning_curves
 from harness.render.html import Markup
 from harness.stats import t_mean_ci
 
@@ -26,16 +26,6 @@ TITLE = (
     "Learning curves: accuracy vs training examples per class (mean over seeds, 95% Student-t "
     "interval over seeds; one run: its own interval)"
 )
-
-
-def cell_of(config: dict[str, Any]) -> tuple[str, int | None] | None:
-    """(method, shots) of a run file; None for a plain classifier without a fine-tune stage."""
-    ft = config.get("finetune")
-    if isinstance(ft, dict):
-        shots = ft.get("shots")
-        return str(ft.get("method", "full")), int(shots) if shots is not None else None
-    kind = (config.get("model") or {}).get("kind", "hf-classifier")
-    return None if kind == "hf-classifier" else (str(kind), 0)
 
 
 def curve_points(bench: Benchmark) -> dict[str, list[CurvePoint]]:
@@ -54,9 +44,8 @@ def curve_points(bench: Benchmark) -> dict[str, list[CurvePoint]]:
         if len(values) == 1:
             low, high = metrics[0].ci_low, metrics[0].ci_high
         else:
-            ci = t_mean_ci(values)  # clipped: an accuracy interval cannot leave [0, 1]
-            low = None if ci.low is None else max(ci.low, 0.0)
-            high = None if ci.high is None else min(ci.high, 1.0)
+            ci = t_mean_ci(values, bounds=(0.0, 1.0))
+            low, high = ci.low, ci.high
         series[method].append(CurvePoint(shots, sum(values) / len(values), low, high, len(values)))
     return dict(series)
 

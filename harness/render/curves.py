@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.render.html import Markup, el
 from harness.render.numbers import fmt_fixed, fmt_site
@@ -35,6 +36,16 @@ class CurvePoint:
     high: float | None
     n: int
     seeds: tuple[float, ...] = ()  # each seed's own value, drawn as small hollow dots
+
+
+def cell_of(config: dict[str, Any]) -> tuple[str, int | None] | None:
+    """(method, shots) of a run file; None for a plain classifier without a fine-tune stage."""
+    ft = config.get("finetune")
+    if isinstance(ft, dict):
+        shots = ft.get("shots")
+        return str(ft.get("method", "full")), int(shots) if shots is not None else None
+    kind = (config.get("model") or {}).get("kind", "hf-classifier")
+    return None if kind == "hf-classifier" else (str(kind), 0)
 
 
 def _d(value: float) -> str:

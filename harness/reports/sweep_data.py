@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.errors import RecordError
 from harness.records import load_record
+from harness.render.curves import cell_of
 from harness.stats import t_mean_ci
 from harness.stats.paired import sign_flip_test
 
@@ -107,21 +108,20 @@ def _run_point(job: dict[str, Any], base: Path) -> RunPoint:
         err = job.get("error") or ("no record.json" if status in ("ok", "reused") else None)
         return RunPoint(name, str(run_dir), "?", None, None, None, status, err and str(err))
     config, acc = _accuracy(run_dir)
-    ft = config.get("finetune") if isinstance(config.get("finetune"), dict) else {}
-    method = str(ft.get("method", "full")) if ft else str(config.get("model", {}).get("kind"))
-    shots = ft.get("shots") if ft else 0
+    # A plain classifier (no fine-tune stage) is not a curve cell on the leaderboard; here it is
+    # still listed, as its kind at 0 shots.
+    kind = str((config.get("model") or {}).get("kind", "hf-classifier"))
+    method, shots = cell_of(config) or (kind, 0)
     seed = config.get("seed")
     return RunPoint(
-        name, str(run_dir), method, None if shots is None else int(shots),
-        None if seed is None else int(seed), acc, status,
-    )  # fmt: skip
+        name, str(run_dir), method, shots, None if seed is None else int(seed), acc, status
+    )
 
 
 def _cell(method: str, shots: int | None, seeds: dict[int | None, float]) -> Cell:
     values = np.array(list(seeds.values()), dtype=np.float64)
-    ci = t_mean_ci(values)
-    low = None if ci.low is None else max(ci.low, 0.0)
-    high = None if ci.high is None else min(ci.high, 1.0)
+    ci = t_mean_ci(values, bounds=(0.0, 1.0))
+    low, high = ci.low, ci.high
     std = float(values.std(ddof=1)) if values.size > 1 else None
     return Cell(method, shots, seeds, float(values.mean()), std, low, high)
 

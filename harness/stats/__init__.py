@@ -78,8 +78,14 @@ def bootstrap_mean_ci(
     return bootstrap_ci(lambda idx: float(arr[idx].mean()), int(arr.size), n_boot=n_boot, seed=seed)
 
 
-def t_mean_ci(values: Sequence[float] | Array, *, confidence: float = 0.95) -> Interval:
-    """Student-t interval for a mean."""
+def t_mean_ci(
+    values: Sequence[float] | Array,
+    *,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> Interval:
+    """Student-t interval for a mean; ``bounds`` clips it to the values' range (an accuracy
+    interval over seeds cannot leave [0, 1])."""
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     if arr.size < 2:
@@ -89,7 +95,10 @@ def t_mean_ci(values: Sequence[float] | Array, *, confidence: float = 0.95) -> I
     quantile = float(t.ppf(0.5 + confidence / 2, arr.size - 1))
     half = quantile * float(arr.std(ddof=1)) / math.sqrt(arr.size)
     mean = float(arr.mean())
-    return Interval(mean - half, mean + half, "student-t")
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Interval(low, high, "student-t")
 
 
 def mcnemar_exact(b: int, c: int) -> float:
