@@ -97,6 +97,40 @@ def test_show_and_list(tiny_run_file: Path, tmp_path: Path) -> None:
     assert listed.returncode == 0 and "rotten-tomatoes" in listed.stdout and "accuracy" in listed.stdout
 
 
+def test_run_summary_names_precision_and_a_failed_agreement(tiny_run_file: Path, tmp_path: Path) -> None:
+    """A reduced-precision run prints its precision and fp32 agreement at the end; an agreement
+    below min_agreement is printed in full (not only logged to run.log)."""
+    out = tmp_path / "r"
+    # min_agreement 1.0 with int8 on a tiny random model: any flipped argmax must be shown.
+    proc = harness(
+        "run", str(tiny_run_file), "--out", str(out),
+        "--set", "model.precision=int8", "--set", "model.agreement.min_agreement=1.0",
+    )
+    assert proc.returncode == 0, proc.stderr
+    probe = json.loads((out / "record.json").read_text())["model"]["precision"]["agreement"]
+    row = next(line for line in proc.stdout.splitlines() if "precision" in line and "int8" in line)
+    assert f"fp32 agreement {100 * probe['agreement']:.2f}% on {probe['n']} examples" in row
+    flat = " ".join(proc.stdout.split())
+    if probe["agreement"] < 1.0:
+        assert "below model.agreement.min_agreement" in flat
+    else:
+        assert "below model.agreement.min_agreement" not in flat
+
+
+def test_precision_line_prints_the_probe_warning() -> None:
+    from harness.cli.show import precision_line
+
+    assert precision_line(None) is None
+    fp32 = precision_line({"precision": "fp32", "reason": "fp32: as requested", "agreement": None})
+    assert fp32 is not None and fp32.plain == "fp32 (fp32: as requested)"
+    probe = {"agreement": 0.953125, "n": 512, "max_abs_dp": 0.62, "warning": "below 99.50%"}
+    line = precision_line({"precision": "int8", "reason": "int8: as requested", "agreement": probe})
+    assert line is not None
+    assert line.plain == (
+        "int8 (int8: as requested); fp32 agreement 95.31% on 512 examples, max |Δp| 0.6200\nbelow 99.50%"
+    )
+
+
 def test_show_refuses_unknown_schema_version(tmp_path: Path) -> None:
     (tmp_path / "record.json").write_text(json.dumps({"schema_version": "99"}))
     proc = harness("show", str(tmp_path))

@@ -32,7 +32,7 @@ from harness.bias.gap_intervals import (
     wilson_boxes,
 )
 from harness.errors import DataError
-from harness.records import Metric
+from harness.records import Metric, finite_or_none
 
 MSG_NO_COLUMN = (
     "bias.sensitive_columns: column {column!r} is not a group column of the dataset "
@@ -82,11 +82,6 @@ def _metric_functions(with_f1: bool) -> dict[str, Any]:
 
 def _level_label(level: Any) -> str:
     return " & ".join(str(v) for v in level) if isinstance(level, tuple) else str(level)
-
-
-def _num(value: Any) -> float | None:
-    v = float(value)
-    return v if np.isfinite(v) else None
 
 
 def _rate_gaps(values: Mapping[str, float | None]) -> tuple[float | None, float | None]:
@@ -166,7 +161,7 @@ def _group_rows(
             "n_positive": n_pos,
             "n_negative": n_neg,
         }
-        row.update({m: _num(full.by_group.loc[level, m]) for m in RATES})
+        row.update({m: finite_or_none(full.by_group.loc[level, m]) for m in RATES})
         if n_pos == 0:
             row["tpr"] = row["f1"] = None
             result.warnings.append(
@@ -272,7 +267,7 @@ def _simple_gaps(
         row["ci"] = _row_intervals(row, counts[row["label"]])
     gaps: dict[str, Gap] = {}
     for name, metric in SIMPLE_GAPS:
-        values = (_num(diff[metric]), _num(ratio[metric]))
+        values = (finite_or_none(diff[metric]), finite_or_none(ratio[metric]))
         gaps.update(_box_gaps(name, [_family(compared, counts, metric)], values))
     return gaps, len(compared)
 

@@ -13,14 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.records import Metric
+from harness.records import Metric, finite_or_none
 from harness.stats import Interval, bootstrap_ci
-
-
-def finite(value: Any) -> float | None:
-    """The value as a float, or None when it is NaN or infinite (records hold null, not NaN)."""
-    v = float(value)
-    return v if np.isfinite(v) else None
 
 
 def _mean_score(y_true: Any, y_pred: Any) -> float:
@@ -116,7 +110,7 @@ def gap_metrics(prefix: str, mf: Any, tables: GroupTables, n: int, n_groups: int
         out.append(
             Metric(
                 name=f"{prefix}.{name}",
-                value=finite(mf.difference()[metric]),
+                value=finite_or_none(mf.difference()[metric]),
                 higher_is_better=False,
                 ci_low=ci.low,
                 ci_high=ci.high,

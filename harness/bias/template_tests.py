@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 
 from harness.bias.fillers import FillerCategory, normalise_filler
-from harness.bias.template_groups import GroupTables, finite, gap_metrics, group_frame
+from harness.bias.template_groups import GroupTables, gap_metrics, group_frame
 from harness.bias.templates import Template
-from harness.records import Metric
+from harness.records import Metric, finite_or_none
 from harness.stats import holm, permutation_test, wilson_interval
 
 
@@ -254,8 +254,8 @@ def _group_table(c: _Category, means: Any, pair_rows: list[dict[str, Any]]) -> l
                 "n": int(mask.sum()),
                 "fillers": list(category.groups[g]),
                 "attributes": dict(category.attributes.get(g, {})),
-                "positive_rate": finite(c.mf.by_group["positive_rate"][g]),
-                "mean_score": finite(c.mf.by_group["mean_score"][g]),
+                "positive_rate": finite_or_none(c.mf.by_group["positive_rate"][g]),
+                "mean_score": finite_or_none(c.mf.by_group["mean_score"][g]),
                 "ci": {m: [ci.low, ci.high] for m, ci in cis.items()},
                 "gap_to_others": gap,
                 "differs_from": differs,
@@ -323,8 +323,8 @@ def _marginal(c: _Category, s: ProbeSettings) -> tuple[dict[str, Any], list[Metr
         )
         marginal[attr] = {
             "groups": levels,
-            "positive_rate": {lv: finite(amf.by_group["positive_rate"][lv]) for lv in levels},
-            "mean_score": {lv: finite(amf.by_group["mean_score"][lv]) for lv in levels},
+            "positive_rate": {lv: finite_or_none(amf.by_group["positive_rate"][lv]) for lv in levels},
+            "mean_score": {lv: finite_or_none(amf.by_group["mean_score"][lv]) for lv in levels},
             "p_value": p_attr,
         }
     return marginal, metrics

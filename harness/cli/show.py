@@ -6,6 +6,7 @@ Reads the record only; ``print_summary`` is also what ``harness run`` prints at 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,9 +46,30 @@ def print_summary(record: Any) -> None:
         "device",
         f"{record.provenance.device}, {record.provenance.torch_threads} threads, seed {record.provenance.seed}",
     )
+    precision = precision_line(record.model.precision)
+    if precision is not None:
+        head.add_row("precision", precision)
     out.print(head)
     for suite in record.suites:
         out.print(suite_table(suite))
+
+
+def precision_line(precision: Mapping[str, Any] | None) -> Text | None:
+    """The evaluation precision in one line, with the fp32 agreement probe when it ran. A probe
+    below ``model.agreement.min_agreement`` is printed in full and in red: it is logged as a
+    warning too, but run.log is not where a person looks at the end of a run."""
+    if not precision:
+        return None
+    line = Text(f"{precision.get('precision')} ({precision.get('reason', '')})")
+    probe = precision.get("agreement")
+    if isinstance(probe, Mapping) and probe.get("agreement") is not None:
+        line.append(
+            f"; fp32 agreement {100 * probe['agreement']:.2f}% on {probe.get('n')} examples, "
+            f"max |Δp| {probe.get('max_abs_dp', float('nan')):.4f}"
+        )
+        if probe.get("warning"):
+            line.append(f"\n{probe['warning']}", style="red")
+    return line
 
 
 def suite_table(suite: Any) -> Table:
