@@ -98,6 +98,7 @@ def make_run(
     params: dict[str, Any] | None = None,
     extra_suites: Sequence[SuiteRecord] = (),
     extra_files: dict[str, str] | None = None,
+    precision: dict[str, Any] | None = None,
 ) -> Path:
     """A complete run folder: record.json, predictions.jsonl, examples, config, log, manifest."""
     n = len(correct)
@@ -149,6 +150,7 @@ def make_run(
             digest="d" * 64,
             max_length=32,
             label_names=LABELS,
+            precision=precision,
         ),
         dataset=DatasetInfo(
             name="constructed",
@@ -421,6 +423,35 @@ def test_mismatch_refused_unless_allowed(
     assert verdict.status == "pass" and any(expected in m for m in verdict.mismatches)
     assert any("--allow-mismatch" in n for n in verdict.notes)
     assert "allow-mismatch" in markdown(verdict)
+
+
+def _probe(agreement: float, warning: str | None = None) -> dict[str, Any]:
+    return {"agreement": agreement, "n": 512, "max_abs_dp": 0.01, "warning": warning}
+
+
+def test_precision_difference_is_said_not_refused(tmp_path: Path) -> None:
+    """A bf16 candidate against an fp32 baseline (old record: no precision field) is gated, and
+    the verdict says the precisions differ and what the candidate's fp32 probe found; a probe
+    that failed its threshold is quoted whatever the baseline's precision."""
+    b = make_run(tmp_path / "base", [True] * 30)
+    c = make_run(
+        tmp_path / "cand", [True] * 30, precision={"precision": "bf16", "agreement": _probe(0.998)}
+    )
+    verdict = run_gate(b, c, policy("accuracy.accuracy >= 0.9"))
+    assert verdict.status == "pass" and not verdict.mismatches
+    assert any("evaluation precision differs: fp32" in n and "vs bf16" in n for n in verdict.notes)
+    assert any("bf16 agreed with fp32 on 99.80% of 512" in n for n in verdict.notes)
+    assert "evaluation precision differs" in markdown(verdict)
+
+    same = make_run(tmp_path / "same", [True] * 30, precision={"precision": "fp32"})
+    assert run_gate(b, same, policy("accuracy.accuracy >= 0.9")).notes == ()
+
+    failed = {"precision": "int8", "agreement": _probe(0.95, "agreement 95.00% is below 99.50%")}
+    d = make_run(tmp_path / "int8", [True] * 30, precision=failed)
+    e = make_run(tmp_path / "int8b", [True] * 30, precision=failed)
+    notes = run_gate(d, e, policy("accuracy.accuracy >= 0.9")).notes
+    assert not any("differs" in n for n in notes)
+    assert sum("below 99.50%" in n for n in notes) == 2  # once per run, not once per comparison
 
 
 def test_missing_metric_is_an_error(tmp_path: Path) -> None:

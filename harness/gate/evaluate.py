@@ -79,6 +79,36 @@ def find_mismatches(base: RunData, cand: RunData, suites: set[str]) -> list[str]
     return out
 
 
+def precision_notes(base: RunData, cand: RunData) -> list[str]:
+    """What the gate says when the runs were evaluated in different precisions. Not a refusal:
+    gating a bf16 evaluation against an fp32 baseline is a fair question, but part of any
+    difference is then the precision's, and the reader must be told how large the candidate's own
+    fp32 agreement probe found it. A record without the field predates reduced precision (fp32)."""
+    b_prec, c_prec = _evaluated_in(base), _evaluated_in(cand)
+    out: list[str] = []
+    if b_prec != c_prec:
+        out.append(
+            f"evaluation precision differs: {b_prec} in {base.path} vs {c_prec} in {cand.path}; "
+            "part of any difference is the precision's"
+        )
+    for run in (base, cand):
+        probe = (run.record.model.precision or {}).get("agreement") or {}
+        if probe.get("warning"):
+            out.append(f"{run.path}: {probe['warning']}")
+        elif b_prec != c_prec and probe.get("agreement") is not None:
+            out.append(
+                f"{run.path}: {_evaluated_in(run)} agreed with fp32 on "
+                f"{100 * probe['agreement']:.2f}% of {probe.get('n')} sampled examples "
+                f"(max |Δp| {probe.get('max_abs_dp', float('nan')):.4f})"
+            )
+    return out
+
+
+def _evaluated_in(run: RunData) -> str:
+    precision = run.record.model.precision or {}
+    return str(precision.get("precision") or "fp32")
+
+
 # ------------------------------------------------------------------ evaluation
 
 
@@ -230,6 +260,8 @@ def evaluate_sets(
 
     verdicts = _judge(policy, first, tester)
     notes = [f"compared despite mismatches (--allow-mismatch): {m}" for m in mismatches]
+    for other in [*bases[1:], *cands]:
+        notes.extend(n for n in precision_notes(bases[0], other) if n not in notes)
     for v in verdicts:
         if v.test is not None and v.test.p_value is None and v.test.note:
             notes.append(f"{v.rule.name}: {v.test.note}")
