@@ -58,7 +58,11 @@ class AgreementConfig(StrictModel):
         default=0.995, ge=0.0, le=1.0, description="Argmax agreement with fp32 below which the run warns."
     )
     strict: bool = Field(default=False, description="Below min_agreement: an error instead of a warning.")
-    n_bootstrap: int = Field(default=1000, ge=100, description="Resamples for the accuracy-difference CI.")
+    # Unused since the accuracy-difference interval became Tango's (exact counts, no resampling);
+    # kept so run files that set it still load and every config digest stays what it was.
+    n_bootstrap: int = Field(
+        default=1000, ge=100, description="Not used (the interval is Tango's score interval); kept for old run files."
+    )
 
 
 class ModelConfig(ModelSource):

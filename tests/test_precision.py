@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import stats
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, confusion_matrix
 
 from harness.config import AgreementConfig, parse_run_config
 from harness.data import Dataset
@@ -129,31 +128,44 @@ def _dirichlet(n: int, k: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.ones(k), size=n)
 
 
-def test_compare_matches_sklearn_and_scipy() -> None:
+def test_compare_matches_sklearn_and_statsmodels() -> None:
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from harness.stats.paired import tango_interval
+
     ref = _dirichlet(400, 3, 0)
     red = np.clip(ref + np.random.default_rng(1).normal(0, 0.05, ref.shape), 0, None)
     red /= red.sum(axis=1, keepdims=True)
     y = np.random.default_rng(2).integers(0, 3, 400)
-    out = agreement.compare(red, ref, y.tolist(), n_boot=2000, seed=0)
+    out = agreement.compare(red, ref, y.tolist())
     assert out["agreement"] == pytest.approx(accuracy_score(ref.argmax(1), red.argmax(1)))
     assert out["max_abs_dp"] == pytest.approx(np.abs(red - ref).max())
     assert out["accuracy_delta"] == pytest.approx(accuracy_score(y, red.argmax(1)) - accuracy_score(y, ref.argmax(1)))
-    d = (red.argmax(1) == y).astype(float) - (ref.argmax(1) == y).astype(float)
-    boot = stats.bootstrap((d,), np.mean, n_resamples=2000, method="percentile", random_state=0)
-    assert out["ci"][0] == pytest.approx(boot.confidence_interval.low, abs=0.01)
-    assert out["ci"][1] == pytest.approx(boot.confidence_interval.high, abs=0.01)
+    table = confusion_matrix(ref.argmax(1) == y, red.argmax(1) == y, labels=[True, False])
+    assert (out["only_reduced_right"], out["only_fp32_right"]) == (table[1, 0], table[0, 1])
+    assert out["only_reduced_right"] + out["only_fp32_right"] > 10  # the test has discordant pairs
+    assert out["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    tango = tango_interval(int(table[1, 0]), int(table[0, 1]), 400)  # its coverage: gate simulation
+    assert out["ci"] == [tango.low, tango.high] and out["ci_method"] == tango.method
+    assert out["ci"][0] <= out["accuracy_delta"] <= out["ci"][1]
 
 
 def test_compare_edges() -> None:
     empty = agreement.compare(np.zeros((0, 2)), np.zeros((0, 2)), [])
-    assert empty["n"] == 0 and empty["agreement"] is None
+    assert empty["n"] == 0 and empty["agreement"] is None and empty["ci"] == [None, None]
     one = agreement.compare([[0.6, 0.4]], [[0.4, 0.6]], [0])
     assert one["agreement"] == 0.0 and one["accuracy_delta"] == 1.0 and one["max_abs_dp"] == pytest.approx(0.2)
-    same = _dirichlet(3, 2, 3)
-    out = agreement.compare(same, same, [0, 1, 1])
-    assert out["agreement"] == 1.0 and out["max_abs_dp"] == 0.0 and out["ci"] == [0.0, 0.0]
+    assert one["p_value"] == 1.0 and one["ci"][0] < 1.0 == one["ci"][1]  # one pair proves little
+    same = _dirichlet(512, 2, 3)
+    labels = np.random.default_rng(4).integers(0, 2, 512).tolist()
+    out = agreement.compare(same, same, labels)
+    assert out["agreement"] == 1.0 and out["max_abs_dp"] == 0.0 and out["p_value"] == 1.0
+    # No discordant pair in 512 is not proof of no difference on the split: the interval stays
+    # open (a percentile bootstrap gave [0, 0]), and about as wide as the rule of three says.
+    low, high = out["ci"]
+    assert low < 0.0 < high and high == pytest.approx(-low) and 0.004 < high < 0.01
     with pytest.raises(ValueError, match="shapes"):
-        agreement.compare(same, same[:2], [0, 1, 1])
+        agreement.compare(same, same[:2], labels)
 
 
 # ------------------------------------------------------------------ the probe on a real model
