@@ -378,6 +378,23 @@ class Provenance(StrictModel):
     deterministic: bool = Field(description="True when the run used deterministic algorithms (CPU).")
 
 
+class SweepJob(StrictModel):
+    """The sweep a run was one job of (``harness sweep``): which sweep, which cell of its matrix,
+    and where its folder is, so the run's report can link back to the sweep report."""
+
+    name: str = Field(description="The sweep's name (its sweep file's 'name').")
+    spec_sha256: str = Field(description="The sweep's id: digest of its spec and base run file.")
+    job_id: str = Field(description="The job's id: its run folder's name in the sweep folder.")
+    job: str = Field(description="The job's readable name (its matrix entries' labels).")
+    index: int = Field(ge=1, description="The job's position in the sweep, 1-based.")
+    n_jobs: int = Field(ge=1, description="Jobs in the sweep when this one ran.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Matrix axis -> entry label.")
+    method: str = Field(description="Fine-tuning method, or the model kind without a fine-tune.")
+    shots: int | None = Field(description="Examples per class trained on; null: all (0: none).")
+    seed: int = Field(description="The run's seed.")
+    sweep_dir: str = Field(description="The sweep folder, relative to the run folder ('..').")
+
+
 class RunRecord(StrictModel):
     """One run: config, provenance, model, data and every suite's outcome."""
 
@@ -389,6 +406,11 @@ class RunRecord(StrictModel):
     model: ModelInfo
     dataset: DatasetInfo
     suites: list[SuiteRecord]
+    sweep: SweepJob | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The sweep this run was a job of (null: a run of its own).",
+    )
 
     def suite(self, name: str) -> SuiteRecord | None:
         return next((s for s in self.suites if s.name == name), None)

@@ -151,8 +151,9 @@ def test_params_class_is_the_generic_argument(name: str) -> None:
 from tests.fixtures_kinds import KIND_FIXTURES  # noqa: E402
 
 KINDS = [k for k in registry.model_kinds.names() if k != "hf-classifier"]  # hf: the test above
-# Kinds whose adapter.model is a differentiable classifier (harness/models/kinds/embedding_head.py).
-GRADIENT_KINDS = {"setfit", "zero-shot-embedding"}
+# Kinds whose adapter.model is a differentiable classifier over the text's tokens
+# (harness/models/kinds/embedding_head.py, harness/models/kinds/spliced.py): every kind but hf.
+GRADIENT_KINDS = {"setfit", "zero-shot-embedding", "zero-shot-nli", "masked-lm", "causal-lm"}
 
 
 def test_every_model_kind_has_a_contract_fixture() -> None:
@@ -185,6 +186,8 @@ def test_suite_runs_on_every_model_kind(
         assert suite.metric("ig.comprehensiveness.aopc") is not None
         assert suite.metric("ig.completeness.relative_delta") is not None
         assert suite.metric("ablation.comprehensiveness.aopc") is not None
+        spliced = kind in {"zero-shot-nli", "masked-lm", "causal-lm"}  # text tokens only
+        assert ("attributed_tokens" in suite.details) is spliced
     elif name == "explain":
         assert all(v.startswith("not applicable: ") for v in suite.details["not_applicable"].values())
         assert suite.metric("ablation.comprehensiveness.aopc") is not None

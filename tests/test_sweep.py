@@ -51,9 +51,10 @@ def write_sweep(folder: Path, name: str, **spec: Any) -> Path:
 
 
 def comparable(run_dir: Path, drop_metrics: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A record without what differs between two equal runs: timings, timestamps, folders."""
+    """A record without what differs between two equal runs: timings, timestamps, folders, and
+    the sweep the run was a job of (its name and id)."""
     record = load_record(run_dir)
-    data = record.model_dump(mode="json", exclude={"provenance"})
+    data = record.model_dump(mode="json", exclude={"provenance", "sweep"})
     for suite in data["suites"]:
         suite.pop("wall_time_s")
         suite["metrics"] = [

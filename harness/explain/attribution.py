@@ -6,7 +6,9 @@ Three methods, one per family:
   embedding table only, not the full embeddings module. The baseline replaces each word token by
   the pad (or mask) token and keeps [CLS]/[SEP]/padding, so position and segment embeddings are
   identical at both ends of the path and need no attribution; the path also stays linear in the
-  space the table outputs (the full module ends in LayerNorm, which would bend it).
+  space the table outputs (the full module ends in LayerNorm, which would bend it). The adaptive
+  schedule (``panels.py``) integrates the same path piecewise with ``IntegratedGradients`` on
+  those word embeddings fed as ``inputs_embeds`` (one panel [0, 1] gives the same numbers).
 - ``gradient_shap``: ``GradientShap`` on the same word embeddings (fed as ``inputs_embeds``),
   baselines drawn from the uninformative-token sequences (pad, mask, unk where they exist).
 - ``ablation``: ``FeatureAblation`` over whole words: every token of a word is replaced by the
@@ -46,6 +48,8 @@ class Settings:
     # Adaptive IG: start at this many Gauss-Legendre nodes and double per example until the
     # completeness gap is within tolerance (None: start at n_steps, the fixed schedule).
     start_steps: int | None = None
+    panel_nodes: int = 4  # adaptive IG: Gauss-Legendre nodes on each part of a split panel
+    start_panels: int = 3  # adaptive IG: equal panels of start_steps nodes in the first round
     floor: float = 1e-3  # |F(x) - F(baseline)| below this counts as this (avoids 0/0)
     internal_batch_size: int | None = None  # sequences per forward/backward; None: from tokens
     tokens_per_pass: int = 4096
@@ -55,6 +59,14 @@ class Settings:
     def sequences_per_pass(self, n_examples: int, seq_len: int) -> int:
         wanted = self.internal_batch_size or max(1, self.tokens_per_pass // max(seq_len, 1))
         return max(n_examples, wanted)
+
+
+def forward_length(model: Any, seq_len: int) -> int:
+    """Tokens the model's forward runs for one text of ``seq_len`` tokens: ``seq_len``, or what
+    the model says (a prompted / NLI model splices its pattern in, K rows per text), so
+    ``tokens_per_pass`` bounds what one pass really computes."""
+    tokens = getattr(model, "forward_tokens", None)
+    return int(tokens(seq_len)) if callable(tokens) else seq_len
 
 
 @dataclass(frozen=True)
@@ -207,6 +219,8 @@ class IGResult:
     f_input: FloatArray
     f_baseline: FloatArray
     evaluations: list[int] = field(default_factory=list)  # gradient steps spent, all rounds
+    panels: list[int] = field(default_factory=list)  # adaptive: final panels per example
+    forwards: list[int] = field(default_factory=list)  # adaptive: forward-only midpoints spent
 
 
 def lig_attribute(model: Any, batch: Batch, targets: Sequence[int], n_steps: int, s: Settings) -> Any:
@@ -214,7 +228,7 @@ def lig_attribute(model: Any, batch: Batch, targets: Sequence[int], n_steps: int
     from captum.attr import LayerIntegratedGradients
 
     lig = LayerIntegratedGradients(TokenForward(model, s.output), model.get_input_embeddings())
-    per_pass = s.sequences_per_pass(batch.size, batch.seq_len)
+    per_pass = s.sequences_per_pass(batch.size, forward_length(model, batch.seq_len))
     # Even out the passes: 50 steps at 16 per pass would end with a pass of 2.
     steps_cap = max(1, per_pass // batch.size)
     n_passes = math.ceil(n_steps / steps_cap)
@@ -242,11 +256,14 @@ def integrated_gradients(
     """LIG with the completeness check: examples whose relative gap exceeds ``s.tolerance`` are
     redone with twice the steps, up to ``s.max_n_steps``; the last value is kept either way.
 
-    Captum integrates with Gauss-Legendre nodes (its default method), whose error falls far
-    faster with the node count than a Riemann sum's; with ``s.start_steps`` (adaptive) most
-    examples meet the tolerance at 4-16 nodes instead of a fixed 50. GL nodes of two counts do
-    not nest, so an example that doubles pays for every round: ``evaluations`` says how much."""
+    With ``s.start_steps`` (adaptive) the path is integrated as composite Gauss-Legendre on
+    panels bisected where their exactly known completeness error is (``panels.composite_ig``):
+    a doubling ladder of global node counts pays for every rung, as GL nodes do not nest."""
     f_base = _gather(forward_outputs(model, batch, s.output, ids=batch.baseline_ids), targets)
+    if s.start_steps is not None:
+        from harness.explain.panels import composite_ig
+
+        return composite_ig(model, batch, targets, np.asarray(f_input), f_base, s)
     tokens = np.zeros((batch.size, batch.seq_len), dtype=np.float64)
     steps = min(s.start_steps or s.n_steps, s.max_n_steps)
     steps_used = [steps] * batch.size
@@ -309,7 +326,8 @@ def gradient_shap(
             [_gather(fwd(dist[k].expand_as(embeds), *args), targets) for k in range(len(token_ids))],
             axis=0,
         )
-    per_call = max(1, s.sequences_per_pass(1, batch.seq_len) // s.shap_samples)
+    per_text = forward_length(model, batch.seq_len)
+    per_call = max(1, s.sequences_per_pass(1, per_text) // s.shap_samples)
     out = np.zeros((batch.size, batch.seq_len), dtype=np.float64)
     gs = GradientShap(fwd)
     for start in range(0, batch.size, per_call):
@@ -349,7 +367,9 @@ def word_ablation(model: Any, batch: Batch, targets: Sequence[int], s: Settings)
         target=list(targets),
         additional_forward_args=batch.args(),
         feature_mask=feature_mask(batch),
-        perturbations_per_eval=max(1, s.sequences_per_pass(batch.size, batch.seq_len) // batch.size),
+        perturbations_per_eval=max(
+            1, s.sequences_per_pass(batch.size, forward_length(model, batch.seq_len)) // batch.size
+        ),
     )
     return np.asarray(attr.detach().cpu().double().numpy(), dtype=np.float64)
 
@@ -372,7 +392,7 @@ def embedding_explainer(
         mask, keep, orig, types, base, groups = additional_forward_args
         args = (mask, keep, orig, types)
         if method == "ig":
-            per_pass = s.sequences_per_pass(embeds.shape[0], embeds.shape[1])
+            per_pass = s.sequences_per_pass(embeds.shape[0], forward_length(model, embeds.shape[1]))
             steps_cap = max(1, per_pass // embeds.shape[0])
             return IntegratedGradients(fwd).attribute(
                 embeds,

@@ -97,6 +97,11 @@ class Explainer:
                     {
                         "n_steps": res.n_steps[i],
                         "n_evaluations": res.evaluations[i],
+                        **(
+                            {"n_panels": res.panels[i], "n_forwards": res.forwards[i]}
+                            if res.panels
+                            else {}
+                        ),
                         "delta": finite(res.delta[i]),
                         "relative_delta": finite(res.relative_delta[i]),
                         "within_tolerance": bool(res.relative_delta[i] <= s.tolerance),

@@ -1,9 +1,9 @@
 """Sanity checks: model randomisation (Adebayo et al. 2018) and agreement between methods.
 
 Model randomisation: a copy of the model gets a freshly initialised classification head (the
-parameters outside ``model.base_model``; weights ~ N(0, initializer_range), biases 0, drawn from
-a seeded generator). Explanations that barely change when the head is random do not explain
-the model. We report the Spearman rank correlation between the original and the randomised
+parameters outside ``model.base_model``; weights ~ N(0, initializer_range), biases 0, a
+LayerNorm's scale 1, drawn from a seeded generator). Explanations that barely change when the
+head is random do not explain the model. We report the Spearman rank correlation between the original and the randomised
 model's word attributions (signed, and of absolute values as Adebayo et al. also do): lower is
 better.
 """
@@ -30,10 +30,19 @@ def randomised_head_copy(model: Any, seed: int) -> tuple[Any, list[str]]:
         head = [(n, p) for n, p in clone.named_parameters() if any(p is q for q in last.parameters())]
     std = float(getattr(getattr(clone, "config", None), "initializer_range", 0.02) or 0.02)
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    # A norm's scale is re-initialised to 1, as transformers initialises it: zeroed, it would
+    # flatten a head with a LayerNorm (a masked LM's transform) to constant logits.
+    norm_scales = {
+        id(m.weight)
+        for m in clone.modules()
+        if isinstance(m, torch.nn.LayerNorm) and m.weight is not None
+    }
     with torch.no_grad():
         for _, param in head:
             if param.dim() >= 2:
                 fresh = torch.randn(param.shape, generator=gen) * std
+            elif id(param) in norm_scales:
+                fresh = torch.ones(param.shape)
             else:
                 fresh = torch.zeros(param.shape)
             param.copy_(fresh.to(param.device, param.dtype))

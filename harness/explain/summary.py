@@ -140,7 +140,11 @@ def _completeness(mb: MetricBuilder, rows: Sequence[Row], methods: Sequence[str]
         spent = [d.get("n_evaluations") for d in ig if d.get("n_evaluations") is not None]
         if spent:
             mb.mean("ig.n_evaluations", spent, None, "IG gradient steps spent per example, every "
-                    "doubling round included (the work the adaptive schedule saves).")
+                    "round included, discarded panels too (the work the adaptive schedule saves).")
+        forwards = [d.get("n_forwards") for d in ig if d.get("n_forwards") is not None]
+        if forwards:
+            mb.mean("ig.n_forwards", forwards, None, "Adaptive IG: forward-only path points "
+                    "per example (inner edges of the first panels, midpoints of splits).")
     if "gradient_shap" in methods:
         mb.mean(
             "gradient_shap.completeness.relative_delta",

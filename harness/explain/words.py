@@ -56,16 +56,24 @@ class TokenizedText:
 
 
 def tokenize_words(
-    tokenizer: Any, ids: Sequence[str], texts: Sequence[str], max_length: int
+    tokenizer: Any,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    max_length: int,
+    *,
+    special_tokens: bool = True,
 ) -> tuple[list[TokenizedText], bool]:
     """Tokenise ``texts`` as the adapter does (truncated to ``max_length``) and map tokens to words.
 
-    Returns the items and whether real word boundaries were available; a slow (non-fast)
-    tokenizer has no ``word_ids()``, and then every non-special token is its own word.
+    ``special_tokens=False``: the text's own tokens only (no [CLS]/[SEP]), cut to
+    ``max_length`` — what the prompted and NLI kinds score, their pattern being added inside the
+    model's forward. Returns the items and whether real word boundaries were available; a slow
+    (non-fast) tokenizer has no ``word_ids()``, and then every non-special token is its own word.
     """
     texts = list(texts)
     enc = tokenizer(
         texts,
+        add_special_tokens=special_tokens,
         truncation=True,
         max_length=max_length,
         return_special_tokens_mask=True,
@@ -73,7 +81,13 @@ def tokenize_words(
         return_attention_mask=False,
         return_token_type_ids=False,
     )
-    full = tokenizer(texts, truncation=False, return_attention_mask=False, return_token_type_ids=False)
+    full = tokenizer(
+        texts,
+        add_special_tokens=special_tokens,
+        truncation=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     fast = bool(getattr(tokenizer, "is_fast", False))
     items: list[TokenizedText] = []
     for i, text in enumerate(texts):
@@ -107,6 +121,18 @@ def tokenize_words(
             )
         )
     return items, fast
+
+
+def tokenize_for(
+    adapter: Any, ids: Sequence[str], texts: Sequence[str]
+) -> tuple[list[TokenizedText], bool]:
+    """``tokenize_words`` as ``adapter`` encodes a text: an adapter with a ``text_budget``
+    (its model splices fixed pieces around the text's own tokens) gets the text's tokens cut to
+    that budget, any other the tokenizer's own encoding up to ``max_length``."""
+    budget = getattr(adapter, "text_budget", None)
+    if isinstance(budget, int):
+        return tokenize_words(adapter.tokenizer, ids, texts, budget, special_tokens=False)
+    return tokenize_words(adapter.tokenizer, ids, texts, adapter.max_length)
 
 
 def words_from_tokens(

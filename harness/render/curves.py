@@ -3,7 +3,9 @@
 The shots axis is categorical (8, 16, 32, 64, all: evenly spaced in order), because K spans
 orders of magnitude and "all" is not a number of shots. Each method is one polyline through its
 points' values, each point carrying a whisker over its interval; colours repeat a fixed palette
-and a legend names them. Plain markup with presentation attributes only, as the site's other
+and a legend names them. Methods are dodged: each has its own small x offset inside a K's band
+(``dodge``), shared by its line, mean points, whiskers and seed dots, so methods at the same K
+never sit on top of each other; the seed dots sit just right of their method's mean. Plain markup with presentation attributes only, as the site's other
 charts (``harness.render.plots``); the numbers are also in the tooltip of every point.
 """
 
@@ -20,6 +22,8 @@ from harness.render.svg import described_svg, line, nice_ticks, polyline, text
 W, H = 640, 400
 LEFT, RIGHT, TOP, BOTTOM = 64, 170, 36, 52  # the legend lives in the right margin
 INK = "currentColor"
+DODGE_MAX = 16.0  # px between neighbouring methods' slots at one K, at most
+DODGE_SHARE = 0.7  # share of a K's band the methods' slots may span together
 PALETTE = (  # 12 distinct hues; a 13th method repeats them dashed
     "#1d4ed8", "#b45309", "#15803d", "#b91c1c", "#7c3aed", "#0f766e",
     "#be185d", "#4d7c0f", "#0369a1", "#a16207", "#6d28d9", "#334155",
@@ -46,6 +50,13 @@ def cell_of(config: dict[str, Any]) -> tuple[str, int | None] | None:
         return str(ft.get("method", "full")), int(shots) if shots is not None else None
     kind = (config.get("model") or {}).get("kind", "hf-classifier")
     return None if kind == "hf-classifier" else (str(kind), 0)
+
+
+def sweep_cell(config: dict[str, Any]) -> tuple[str, int | None]:
+    """(method, shots) of a sweep job: ``cell_of``, a plain classifier as its kind at 0 shots
+    (a sweep report lists it; the leaderboard's curve does not)."""
+    kind = str((config.get("model") or {}).get("kind", "hf-classifier"))
+    return cell_of(config) or (kind, 0)
 
 
 def _d(value: float) -> str:
@@ -78,9 +89,12 @@ def learning_curves(
     pad = (y1 - y0) * 0.06 or 0.05
     y0, y1 = y0 - pad, y1 + pad
 
+    band = (W - LEFT - RIGHT) / len(columns)
+    offsets, seed_dx = dodge(len(series), band)
+
     def px(shots: int | None) -> float:
         i = columns.index(shots)
-        return LEFT + (i + 0.5) / len(columns) * (W - LEFT - RIGHT)
+        return LEFT + (i + 0.5) * band
 
     def py(y: float) -> float:
         return H - BOTTOM - (y - y0) / (y1 - y0) * (H - TOP - BOTTOM)
@@ -89,11 +103,12 @@ def learning_curves(
     for n, (method, points) in enumerate(sorted(series.items())):
         colour = PALETTE[n % len(PALETTE)]
         ordered = sorted(points, key=lambda p: _order(p.shots))
-        coords = " ".join(f"{_d(px(p.shots))},{_d(py(p.value))}" for p in ordered)
+        dx = offsets[n]
+        coords = " ".join(f"{_d(px(p.shots) + dx)},{_d(py(p.value))}" for p in ordered)
         dash = "6 3" if n >= len(PALETTE) else None
         parts.append(polyline(coords, stroke=colour, dash=dash, cls="curve", self_closing=True))
         for p in ordered:
-            parts += _point(method, p, colour, px(p.shots), py)
+            parts += _point(method, p, colour, px(p.shots) + dx, py, seed_dx)
         ly = TOP + 16 * n
         parts.append(line(str(W - RIGHT + 12), _d(ly), str(W - RIGHT + 32), _d(ly), stroke=colour, dash=dash,
                           width="2", self_closing=True))  # fmt: skip
@@ -107,6 +122,22 @@ def learning_curves(
         for m, ps in sorted(series.items())
     )
     return described_svg(chart_id, f"0 0 {W} {H}", title, desc, parts)
+
+
+def dodge(n_methods: int, band: float) -> tuple[list[float], float]:
+    """Each method's x offset from its K's centre, and the seed dots' offset from their mean.
+
+    Methods take evenly spaced slots, centred on the K, at most ``DODGE_MAX`` px apart and
+    together spanning at most ``DODGE_SHARE`` of the K's band; the seed dots sit 0.4 slot (at
+    most 7 px) right of their method. Every centre so stays well inside its K's band: the
+    outermost offset plus the seed shift is at most (0.35 (n - 1) + 0.28) / n = 0.35 - 0.07 / n
+    of the band, against the half band (0.5) that would reach the neighbouring K.
+    """
+    if n_methods < 1:
+        return [], 0.0
+    slot = min(DODGE_MAX, DODGE_SHARE * band / n_methods)
+    offsets = [(i - (n_methods - 1) / 2) * slot for i in range(n_methods)]
+    return offsets, min(7.0, 0.4 * slot)
 
 
 XScale = Callable[[int | None], float]
@@ -162,7 +193,9 @@ def _axes(
     return parts
 
 
-def _point(method: str, p: CurvePoint, colour: str, x: float, py: YScale) -> list[Markup]:
+def _point(
+    method: str, p: CurvePoint, colour: str, x: float, py: YScale, seed_dx: float
+) -> list[Markup]:
     parts = []
     if p.low is not None and p.high is not None:
         parts.append(
@@ -180,7 +213,8 @@ def _point(method: str, p: CurvePoint, colour: str, x: float, py: YScale) -> lis
     tip = f"{method}, {shot_label(p.shots)} shots: {fmt_site(p.value)}{ci} ({p.n} run{'s' * (p.n != 1)})"
     parts.append(el("circle", el("title", tip), cx=_d(x), cy=_d(py(p.value)), r="4", fill=colour))
     for i, v in enumerate(p.seeds):
-        parts.append(el("circle", el("title", f"{method}, seed run {i + 1}: {fmt_site(v)}"),
-                        cx=_d(x + 7), cy=_d(py(v)), r="2.5", fill="none", stroke=colour,
+        seed_tip = f"{method}, {shot_label(p.shots)} shots, seed run {i + 1}: {fmt_site(v)}"
+        parts.append(el("circle", el("title", seed_tip),
+                        cx=_d(x + seed_dx), cy=_d(py(v)), r="2.5", fill="none", stroke=colour,
                         cls="seed"))  # fmt: skip
     return parts

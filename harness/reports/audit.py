@@ -14,7 +14,7 @@ from typing import Any
 
 from harness import __version__
 from harness.render.html import Markup, el, join, raw
-from harness.reports import addenda, appendix, findings, sections, suite_charts, worst
+from harness.reports import addenda, appendix, findings, sections, suite_charts, sweep_link, worst
 from harness.reports.view import RunView, load_view
 from harness.store import atomic_write_text
 
@@ -97,8 +97,13 @@ TOC = (
 )
 
 
-def render(view: RunView, options: addenda.ReportOptions | None = None) -> str:
+def render(
+    view: RunView, options: addenda.ReportOptions | None = None, *, output: Path | None = None
+) -> str:
+    """The page; ``output`` is where it will be written (relative links start there; default
+    ``default_output``). The sweep line depends on whether the sweep report exists yet."""
     record = view.record
+    part_of = sweep_link.banner(record, view.run_dir, output or default_output(view.run_dir))
     extra = addenda.sections(view, options)
     title = f"Audit report — {record.model.name} — {record.run_id}"
     head = el(
@@ -119,6 +124,7 @@ def render(view: RunView, options: addenda.ReportOptions | None = None) -> str:
                 "header",
                 el("h1", "Model audit report"),
                 el("p", f"{record.model.name} on {record.dataset.name} — run {record.run_id}"),
+                part_of,
                 extra.banner,
                 cls="top",
             ),
@@ -145,9 +151,11 @@ def render(view: RunView, options: addenda.ReportOptions | None = None) -> str:
     return "<!DOCTYPE html>\n" + join([el("html", head, body, lang="en")]) + "\n"
 
 
-def build_report(run_dir: Path, options: addenda.ReportOptions | None = None) -> str:
+def build_report(
+    run_dir: Path, options: addenda.ReportOptions | None = None, *, output: Path | None = None
+) -> str:
     """Render the report of a run folder (or record.json path) to an HTML string."""
-    return render(load_view(run_dir), options)
+    return render(load_view(run_dir), options, output=output)
 
 
 def default_output(run_dir: Path) -> Path:
@@ -162,5 +170,5 @@ def write_report(
 ) -> Path:
     """Render and write atomically (default: ``default_output(run_dir)``)."""
     target = out or default_output(run_dir)
-    atomic_write_text(target, build_report(run_dir, options))
+    atomic_write_text(target, build_report(run_dir, options, output=target))
     return target

@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.errors import RecordError
 from harness.records import load_record
-from harness.render.curves import cell_of
+from harness.render.curves import sweep_cell
 from harness.stats import t_mean_ci
 from harness.stats.paired import sign_flip_test
 
@@ -108,10 +108,7 @@ def _run_point(job: dict[str, Any], base: Path) -> RunPoint:
         err = job.get("error") or ("no record.json" if status in ("ok", "reused") else None)
         return RunPoint(name, str(run_dir), "?", None, None, None, status, err and str(err))
     config, acc = _accuracy(run_dir)
-    # A plain classifier (no fine-tune stage) is not a curve cell on the leaderboard; here it is
-    # still listed, as its kind at 0 shots.
-    kind = str((config.get("model") or {}).get("kind", "hf-classifier"))
-    method, shots = cell_of(config) or (kind, 0)
+    method, shots = sweep_cell(config)  # a plain classifier: its kind at 0 shots
     seed = config.get("seed")
     return RunPoint(
         name, str(run_dir), method, shots, None if seed is None else int(seed), acc, status

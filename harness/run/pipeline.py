@@ -23,7 +23,7 @@ from harness.config import RunConfig, load_run_config
 from harness.errors import ConfigError, ExitCode
 from harness.models import agreement
 from harness.provenance import utc_now
-from harness.records import RunRecord, SuiteRecord
+from harness.records import RunRecord, SuiteRecord, SweepJob
 from harness.run.folder import check_same_identity, default_run_dir, open_run_folder, run_logger
 from harness.run.inputs import prepare_inputs, seed_everything
 from harness.run.predictions import compute_predictions
@@ -65,6 +65,7 @@ class RunOptions:
     # written for this very config (a sharded sweep merges its shards' rows there); without it
     # such a folder is refused, since nothing says whose results they are.
     adopt_examples: bool = False
+    sweep: SweepJob | None = None  # the sweep this run is a job of (``harness.sweep.plan``)
 
 
 def refuse_distributed() -> None:
@@ -111,7 +112,8 @@ def execute_config(
         logger.info("run %s (config sha256 %s) into %s", config.name, folder.digest, run_dir)
         inputs = prepare_inputs(config, base_dir=base_dir, retrain=options.retrain, logger=logger)
         check_same_identity(folder, inputs.model, inputs.eval_data)
-        run = RunState(config, folder, inputs, count_truncated(inputs), folder.finished_suites())
+        run = RunState(config, folder, inputs, count_truncated(inputs), folder.finished_suites(),
+                       sweep=options.sweep)  # fmt: skip
         write_record(run)  # before any result: a resumed run can check whose results it continues
         seed_everything(config.seed)
         preds = compute_predictions(inputs.model, inputs.eval_data, run_dir, progress("predict", len(inputs.eval_data)))

@@ -27,6 +27,7 @@ from harness.records import (
     RunRecord,
     SplitInfo,
     SuiteRecord,
+    SweepJob,
     dump_record,
 )
 from harness.run.folder import RunFolder
@@ -48,6 +49,7 @@ class RunState:
     suites: list[SuiteRecord] = field(default_factory=list)
     status: RunStatus = "incomplete"
     finished_utc: str | None = None
+    sweep: SweepJob | None = None  # the sweep this run is a job of
 
 
 def count_truncated(inputs: RunInputs) -> int | None:
@@ -77,6 +79,7 @@ def build_record(run: RunState) -> RunRecord:
         model=model.info(),
         dataset=dataset_info(config, run.inputs, run.n_truncated),
         suites=list(run.suites),
+        sweep=run.sweep,
     )  # fmt: skip
 
 

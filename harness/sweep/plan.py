@@ -10,6 +10,7 @@ task per shard; the job's run waits for them and merges their rows.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +19,8 @@ import yaml
 
 from harness import registry
 from harness.config import RunConfig
-from harness.records import RECORD_FILE, RunRecord, load_record
+from harness.records import RECORD_FILE, RunRecord, SweepJob, load_record
+from harness.render.curves import sweep_cell
 from harness.run.folder import CONFIG_FILE
 from harness.run.suites import suite_key
 from harness.sweep.shard import is_done, shard_log
@@ -99,7 +101,7 @@ def plan(sweep: Sweep, *, threads: int) -> tuple[list[JobOutcome], list[Task]]:
     """Outcomes for every job (finished ones already 'reused') and the tasks left to run."""
     outcomes, tasks = [], []
     cwd = Path.cwd()
-    for job in sweep.jobs:
+    for index, job in enumerate(sweep.jobs, start=1):
         run_dir = sweep.out_dir / job.job_id
         outcome = JobOutcome(job, run_dir)
         outcomes.append(outcome)
@@ -109,10 +111,23 @@ def plan(sweep: Sweep, *, threads: int) -> tuple[list[JobOutcome], list[Task]]:
             continue
         config = pinned_config(job, run_dir, threads)
         shards, merges = _shard_tasks(sweep, job, config, previous, cwd)
-        work = RunWork(job.job_id, config, job.suite_params, cwd, run_dir, tuple(merges))
+        work = RunWork(job.job_id, config, job.suite_params, cwd, run_dir, tuple(merges),
+                       membership=membership(sweep, job, index))  # fmt: skip
         outcome.shards = shards
         tasks += [*shards, Task(job, work, waits_for=shards)]
     return outcomes, tasks
+
+
+def membership(sweep: Sweep, job: Job, index: int) -> SweepJob:
+    """What the job's record says about its sweep: the sweep's name and id, the job's position
+    and cell (method and shots as the sweep report groups them: ``render.curves.sweep_cell``),
+    and the sweep folder relative to the run folder."""
+    method, shots = sweep_cell(job.config.model_dump(mode="json"))
+    return SweepJob(
+        name=sweep.spec.name, spec_sha256=sweep.spec_sha256, job_id=job.job_id, job=job.name,
+        index=index, n_jobs=len(sweep.jobs), labels=dict(job.labels), method=method, shots=shots,
+        seed=job.config.seed, sweep_dir=os.path.relpath(sweep.out_dir, sweep.out_dir / job.job_id),
+    )  # fmt: skip
 
 
 def _shard_tasks(

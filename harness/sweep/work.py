@@ -20,6 +20,7 @@ from typing import Any
 
 from harness.config import RunConfig
 from harness.errors import ExitCode, HarnessError
+from harness.records import SweepJob
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RunWork(Work):
     run_dir: Path
     merges: tuple[Merge, ...] = ()
     test_kill: bool = False  # tests only: SIGKILL the worker once the predictions are on disk
+    membership: SweepJob | None = None  # written into the record: the run's sweep and cell
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def _run_job(work: RunWork) -> TaskResult:
 
     for merge in work.merges:
         merge_shards(work.run_dir, merge.key, list(merge.logs))
-    options = RunOptions(out_dir=work.run_dir, adopt_examples=bool(work.merges))
+    options = RunOptions(
+        out_dir=work.run_dir, adopt_examples=bool(work.merges), sweep=work.membership
+    )
     if work.test_kill:
         options = dataclasses.replace(options, progress_factory=_die_after_predictions)
     result = execute_config(work.config, work.suite_params, options)

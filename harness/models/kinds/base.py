@@ -6,7 +6,9 @@
 - ``gradient_unavailable`` on the adapter: ``None`` when ``adapter.model`` is a torch
   sequence classifier whose forward over input embeddings gives the class logits (what the
   gradient suites need), otherwise the reason, which those suites record as
-  "not applicable: <reason>" before falling back to what the kind does support.
+  "not applicable: <reason>" before falling back to what the kind does support;
+- ``absent_labels`` on the adapter: labels its head was never fitted on (logit -inf,
+  probability 0), for which the explain suite explains nothing and says why.
 
 Constructors do no work; ``load`` does it. torch and transformers are imported inside methods.
 """
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from harness.models.sources import LocatedModel
 
 MSG_NOT_APPLICABLE = "not applicable: {reason}"
+MSG_ABSENT_CLASS = (
+    "class {name!r} was absent from the model's training set (the head was never fitted on it: "
+    "logit -inf, probability 0)"
+)
 
 
 class KindParams(StrictModel):
@@ -62,6 +68,13 @@ class ModelKind(ABC):
     @abstractmethod
     def load(cls, found: LocatedModel, request: LoadRequest) -> ModelAdapter:
         """Load ``found.folder`` (after the kind's safety checks) into an adapter."""
+
+
+def absent_labels(model: object) -> tuple[int, ...]:
+    """Label indices ``model`` can never predict because its head never saw them (a few-shot
+    head fitted without a class; ``SetFitClassifier.absent_labels``): their logit is -inf."""
+    declared = getattr(model, "absent_labels", ())
+    return tuple(int(i) for i in declared) if isinstance(declared, tuple) else ()
 
 
 def gradient_unavailable(model: object) -> str | None:

@@ -14,6 +14,11 @@ renormalised over the labels). ``calibrate: true`` applies contextual calibratio
 2021): the renormalised probabilities ``p_cf`` of content-free inputs ("N/A", "", "[MASK]") are
 averaged and every prediction is divided by them, ``q ∝ p / p_cf`` (W = diag(p_cf)^-1, b = 0);
 ``p_cf`` is recorded. Prompts and verbalizers are ``model.params``, hence in the config digest.
+
+Gradients: ``adapter.model`` is a ``spliced.SplicedClassifier`` over the text's own tokens (the
+pattern, prompt, demonstrations and answers are spliced in as embeddings inside its forward, and
+the calibration offset is subtracted there), and ``scores`` calls it: the explain suite's
+Integrated Gradients and GradientShap attribute the predicted scores to the text's tokens only.
 """
 
 from __future__ import annotations
@@ -35,7 +40,6 @@ from harness.models.kinds.adapter import (
 from harness.models.kinds.base import KindParams, LoadRequest, ModelKind
 from harness.models.kinds.template import (
     PIECES_DEPARTURE,
-    SpecialTemplate,
     content_ids,
     pattern_fields,
     piece_ids,
@@ -100,96 +104,59 @@ def load_lm(found: Any, head: str) -> tuple[Any, Any]:
 
 
 class PromptedLM(ScoringAdapter):
-    """Label scores from an LM over ids built as prefix + text + suffix (+ answer)."""
+    """Label scores from an LM over prefix + text + suffix (+ answer): ``model`` is a
+    ``SplicedClassifier`` over the text's own tokens, and the scores are its logits, so the
+    gradient suites differentiate the scores the kind predicts with."""
 
-    gradient_unavailable = (
-        "a prompted language model scores verbalizer tokens after a pattern; its forward is not a "
-        "classifier over the text's input embeddings"
-    )
-
-    def __init__(self, *, template: SpecialTemplate, pieces: tuple[list[int], list[int]],
-                 budget: int, bias: Any = None, **kw: Any) -> None:  # fmt: skip
+    def __init__(self, *, budget: int, **kw: Any) -> None:
         super().__init__(**kw)
-        self._template, self._pieces, self._budget, self._bias = template, pieces, budget, bias
+        self._budget = budget
+        self.text_budget = budget  # the explain suite attributes to these text tokens only
+        self.gradient_unavailable = self._module.gradient_unavailable
 
     def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
         return content_ids(self.tokenizer, texts, self._budget)
 
     def scores(self, encoded: Encoded) -> Any:
-        raw = self.raw_scores([encoded.input_ids[i, :n].tolist() for i, n in enumerate(encoded.lengths)])
-        return raw if self._bias is None else raw - self._bias.to(raw.device)
-
-    def raw_scores(self, contents: list[list[int]]) -> Any:
-        raise NotImplementedError
+        return self.model(input_ids=encoded.input_ids.to(self.device),
+                          attention_mask=encoded.attention_mask.to(self.device)).logits  # fmt: skip
 
     def set_calibration(self, texts: Sequence[str]) -> list[float]:
         """Contextual calibration from content-free ``texts``; returns p_cf."""
         import torch
 
-        self._bias = None
+        self.model.set_bias(None)
         with torch.no_grad():  # not inference_mode: the bias enters forwards that autograd records
             p = torch.softmax(self.scores(self.collate(self.tokenize(texts)[0] or [[]])).double(), dim=-1)
         p_cf = p.mean(dim=0)
-        self._bias = torch.log(p_cf).float()
+        self.model.set_bias(torch.log(p_cf).float())
         return [float(v) for v in p_cf]
 
     def collate(self, rows: Sequence[Sequence[int]], truncated: Sequence[bool] | None = None) -> Encoded:
-        rows = [list(r) for r in rows]
-        if rows and max(len(r) for r in rows) == 0:  # the empty content-free input
-            from harness.models.kinds.adapter import pad_rows
+        from harness.models.kinds.spliced import empty_safe_collate
 
-            enc = pad_rows(self.tokenizer, [[0] for _ in rows], truncated)
-            return Encoded(enc.input_ids, enc.attention_mask, None, [0] * len(rows), enc.truncated)
-        return super().collate(rows, truncated)
+        encoded: Encoded = empty_safe_collate(self.tokenizer, rows, truncated)
+        return encoded
 
 
 class MaskedLM(PromptedLM):
     kind_name = "masked-lm"
 
-    def __init__(self, *, word_ids: list[int], mask_at: int, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._word_ids, self._mask_at = word_ids, mask_at
-
-    def raw_scores(self, contents: list[list[int]]) -> Any:
-        import torch
-
-        before, after = self._pieces  # `after` holds the mask token, at self._mask_at
-        rows = [self._template.single([*before, *c, *after]) for c in contents]
-        batch = self.collate(rows)
-        logits = self.model(input_ids=batch.input_ids.to(self.device),
-                            attention_mask=batch.attention_mask.to(self.device)).logits  # fmt: skip
-        offset = len(self._template.single_prefix) + len(before) + self._mask_at
-        at = torch.tensor([offset + len(c) for c in contents])
-        at = at.to(logits.device)
-        masked = logits[torch.arange(len(rows), device=logits.device), at].float().log_softmax(-1)
-        return masked[:, self._word_ids]
-
 
 class CausalLM(PromptedLM):
     kind_name = "causal-lm"
 
-    def __init__(self, *, answers: list[list[int]], mean: bool, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._answers, self._mean = answers, mean
 
-    def raw_scores(self, contents: list[list[int]]) -> Any:
-        import torch
+def spliced(module: Any, tokenizer: Any, head: list[int], tails: list[list[int]], **readout: Any) -> Any:
+    """The kind's ``SplicedClassifier`` (probed: embeddings spliced where the model allows)."""
+    from harness.models.kinds.spliced import Splice, SplicedClassifier
+    from harness.models.kinds.template import PROBE_A
 
-        before, after = self._pieces
-        contexts = [self._template.single([*before, *c, *after], suffix=False) for c in contents]
-        rows = [ctx + ans for ctx in contexts for ans in self._answers]
-        batch = self.collate(rows)
-        logp = self.model(input_ids=batch.input_ids.to(self.device),
-                          attention_mask=batch.attention_mask.to(self.device)).logits.float().log_softmax(-1)  # fmt: skip
-        out = torch.empty(len(rows), device=logp.device)
-        for j, row in enumerate(rows):
-            answer = self._answers[j % len(self._answers)]
-            start = len(row) - len(answer)
-            positions = torch.arange(start - 1, len(row) - 1, device=logp.device)
-            targets = torch.tensor(answer, device=logp.device)
-            total = logp[j, positions, targets].sum()
-            out[j] = total / len(answer) if self._mean else total
-        return out.reshape(len(contents), len(self._answers))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    splice = Splice(head=tuple(head), tails=tuple(tuple(t) for t in tails), pad_id=int(pad))
+    classifier = SplicedClassifier(module, splice, **readout).eval()
+    classifier.probe(piece_ids(tokenizer, PROBE_A))
+    return classifier
 
 
 def _split(tokenizer: Any, pattern: str, slots: Sequence[str], where: str) -> tuple[list[int], list[int], list[str]]:
@@ -231,11 +198,14 @@ class MaskedLMKind(ModelKind):
         words = {n: (p.verbalizer or {}).get(n, n) for n in request.label_names}
         word_ids = [_one_token(tokenizer, label, w, spaced) for label, w in words.items()]
         budget = _budget(request.max_length, template.single_overhead + len(before) + len(after))
+        classifier = spliced(
+            _to(module, request), tokenizer, [*template.single_prefix, *before], [[*after, *template.single_suffix]],
+            readout="mask", mask_at=after.index(int(tokenizer.mask_token_id)), word_ids=word_ids,
+        )  # fmt: skip
         adapter = MaskedLM(
-            module=_to(module, request), tokenizer=tokenizer, label_names=request.label_names,
+            module=classifier, tokenizer=tokenizer, label_names=request.label_names,
             device=_device(request), max_length=request.max_length, batch_size=request.batch_size,
-            info=None, template=template, pieces=(before, after), budget=budget, word_ids=word_ids,  # type: ignore[arg-type]
-            mask_at=after.index(int(tokenizer.mask_token_id)),
+            info=None, budget=budget,  # type: ignore[arg-type]
         )  # fmt: skip
         details = {"pattern": p.pattern, "verbalizer": words,
                    "verbalizer_ids": dict(zip(request.label_names, word_ids, strict=True)),
@@ -264,11 +234,14 @@ class CausalLMKind(ModelKind):
         demos, demo_ids = _demonstrations(p, request, answers_text)
         before, after, _ = _split(tokenizer, demos + p.prompt, ["text"], "model.params.prompt")
         budget = _budget(request.max_length, len(template.single_prefix) + len(before) + len(after) + max(map(len, answers)))
+        classifier = spliced(
+            _to(module, request), tokenizer, [*template.single_prefix, *before], [[*after, *a] for a in answers],
+            readout="answer", answers=answers, mean=p.normalize == "mean",
+        )  # fmt: skip
         adapter = CausalLM(
-            module=_to(module, request), tokenizer=tokenizer, label_names=request.label_names,
+            module=classifier, tokenizer=tokenizer, label_names=request.label_names,
             device=_device(request), max_length=request.max_length, batch_size=request.batch_size,
-            info=None, template=template, pieces=(before, after), budget=budget, answers=answers,  # type: ignore[arg-type]
-            mean=p.normalize == "mean",
+            info=None, budget=budget,  # type: ignore[arg-type]
         )  # fmt: skip
         details = {"prompt": p.prompt, "verbalizer": answers_text, "normalize": p.normalize,
                    "answer_ids": dict(zip(request.label_names, answers, strict=True)),
@@ -328,5 +301,6 @@ def _finish(adapter: PromptedLM, found: Any, kind: str, module: Any, request: Lo
         details["calibration"] = {"method": "contextual (Zhao et al. 2021)", "content_free": list(p.content_free),
                                   "p_cf": adapter.set_calibration(p.content_free)}  # fmt: skip
     details["departures"] = [PIECES_DEPARTURE]
+    details["forward"] = adapter.model.as_dict()
     adapter._info = model_info(found, kind=kind, module=module, label_names=request.label_names,
                                max_length=request.max_length, details=details)  # fmt: skip

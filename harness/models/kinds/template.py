@@ -38,7 +38,8 @@ def _find(haystack: Sequence[int], needle: Sequence[int], start: int = 0) -> int
 @dataclass(frozen=True)
 class SpecialTemplate:
     """``single``: prefix + a + suffix; ``pair``: prefix + a + middle + b + suffix, with the
-    token-type id of each region (all zeros for tokenizers without types)."""
+    token-type id of each region (all zeros for tokenizers without types). The kinds splice
+    these pieces around the text inside their model's forward (``spliced.SplicedClassifier``)."""
 
     single_prefix: tuple[int, ...]
     single_suffix: tuple[int, ...]
@@ -48,15 +49,6 @@ class SpecialTemplate:
     type_a: int
     type_b: int
     has_types: bool
-
-    def single(self, ids: Sequence[int], *, suffix: bool = True) -> list[int]:
-        return [*self.single_prefix, *ids, *(self.single_suffix if suffix else ())]
-
-    def pair(self, a: Sequence[int], b: Sequence[int]) -> tuple[list[int], list[int]]:
-        """Ids and token types of a pair."""
-        first = [*self.pair_prefix, *a, *self.pair_middle]
-        second = [*b, *self.pair_suffix]
-        return first + second, [self.type_a] * len(first) + [self.type_b] * len(second)
 
     @property
     def single_overhead(self) -> int:

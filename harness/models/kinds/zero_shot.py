@@ -10,7 +10,9 @@ every (text, hypothesis) pair, the hypothesis being ``hypothesis_template`` fill
 label's words, goes through an NLI model; the class logits are the entailment logits, so the
 softmax over labels is the pipeline's score (tested against the pipeline). The entailment index
 is the config label starting with "entail", as in the pipeline. The text is truncated first
-(the pipeline's ``only_first``).
+(the pipeline's ``only_first``). Its ``model`` is a ``spliced.SplicedClassifier`` over the
+premise's own tokens (the K hypotheses spliced in as embeddings: K pairs per text in one batched
+forward), so the gradient suites attribute the entailment scores to the premise's tokens.
 """
 
 from __future__ import annotations
@@ -132,39 +134,48 @@ class NliParams(KindParams):
 
 
 class NliZeroShot(ScoringAdapter):
-    kind_name = "zero-shot-nli"
-    gradient_unavailable = (
-        "zero-shot-nli scores (text, hypothesis) pairs, one per label; its forward is not a "
-        "classifier over the text's input embeddings"
-    )
+    """``model`` is a ``SplicedClassifier``: the premise (the text's own tokens) is spliced into
+    one (premise, hypothesis_k) pair per label inside its forward, and its logits are the
+    entailment logits, so the gradient suites differentiate the scores the kind predicts with."""
 
-    def __init__(self, *, template: Any, hypotheses: list[list[int]], entail: int, budget: int, **kw: Any) -> None:
+    kind_name = "zero-shot-nli"
+
+    def __init__(self, *, budget: int, **kw: Any) -> None:
         super().__init__(**kw)
-        self._template, self._hypotheses, self._entail, self._budget = template, hypotheses, entail, budget
+        self._budget = budget
+        self.text_budget = budget  # the explain suite attributes to these text tokens only
+        self.gradient_unavailable = self._module.gradient_unavailable
 
     def tokenize(self, texts: Any) -> tuple[list[list[int]], list[bool]]:
         return content_ids(self.tokenizer, texts, self._budget)
 
-    def scores(self, encoded: Encoded) -> Any:
-        import torch
+    def collate(self, rows: Any, truncated: Any = None) -> Encoded:
+        from harness.models.kinds.spliced import empty_safe_collate
 
-        pairs, types = [], []
-        for i, n in enumerate(encoded.lengths):
-            premise = encoded.input_ids[i, :n].tolist()
-            for hyp in self._hypotheses:
-                ids, tt = self._template.pair(premise, hyp)
-                pairs.append(ids)
-                types.append(tt)
-        batch = self.collate(pairs)
-        kwargs: dict[str, Any] = {"input_ids": batch.input_ids.to(self.device),
-                                  "attention_mask": batch.attention_mask.to(self.device)}  # fmt: skip
-        if self._template.has_types:
-            tt_tensor = torch.zeros_like(batch.input_ids)
-            for j, row in enumerate(types):
-                tt_tensor[j, : len(row)] = torch.tensor(row)
-            kwargs["token_type_ids"] = tt_tensor.to(self.device)
-        logits = self.model(**kwargs).logits[:, self._entail]
-        return logits.reshape(len(encoded.lengths), len(self._hypotheses))
+        encoded: Encoded = empty_safe_collate(self.tokenizer, rows, truncated)
+        return encoded
+
+    def scores(self, encoded: Encoded) -> Any:
+        return self.model(input_ids=encoded.input_ids.to(self.device),
+                          attention_mask=encoded.attention_mask.to(self.device)).logits  # fmt: skip
+
+
+def nli_classifier(module: Any, tokenizer: Any, template: Any, hypotheses: list[list[int]], entail: int) -> Any:
+    """prefix + premise + middle (segment A), hypothesis_k + suffix (segment B), as the pipeline
+    pairs them; the ``SplicedClassifier`` reads the entailment logit of each pair."""
+    from harness.models.kinds.spliced import Splice, SplicedClassifier
+    from harness.models.kinds.template import PROBE_A
+
+    a, b = template.type_a, template.type_b
+    tails = [[*template.pair_middle, *h, *template.pair_suffix] for h in hypotheses]
+    types = [[a] * len(template.pair_middle) + [b] * (len(h) + len(template.pair_suffix)) for h in hypotheses]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    splice = Splice(head=tuple(template.pair_prefix), tails=tuple(tuple(t) for t in tails), pad_id=int(pad),
+                    types=bool(template.has_types), head_type=a, text_type=a,
+                    tail_types=tuple(tuple(t) for t in types))  # fmt: skip
+    classifier = SplicedClassifier(module, splice, readout="entailment", entail=entail).eval()
+    classifier.probe(piece_ids(tokenizer, PROBE_A))
+    return classifier
 
 
 @registry.model_kinds.register
@@ -198,12 +209,14 @@ class ZeroShotNliKind(ModelKind):
             "entailment_index": entail, "special_template": template.as_dict(),
             "departures": [PIECES_DEPARTURE, "single-label only (softmax of entailment over labels)"],
         }  # fmt: skip
+        classifier = nli_classifier(module.to(device), tokenizer, template, hypotheses, entail)
+        details["forward"] = classifier.as_dict()
         info = model_info(found, kind=cls.name, module=module, label_names=request.label_names,
                           max_length=request.max_length, details=details)  # fmt: skip
         return NliZeroShot(
-            module=module.to(device), tokenizer=tokenizer, label_names=request.label_names,
+            module=classifier, tokenizer=tokenizer, label_names=request.label_names,
             device=device, max_length=request.max_length, batch_size=request.batch_size, info=info,
-            template=template, hypotheses=hypotheses, entail=entail, budget=budget,
+            budget=budget,
         )  # fmt: skip
 
 
