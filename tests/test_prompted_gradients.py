@@ -23,21 +23,19 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config import parse_run_config
-from harness.data import load_bundle
 from harness.errors import ModelError
 from harness.explain.attribution import Settings, make_batch, shap_baseline_tokens
 from harness.explain.engine import ExplainConfig, Explainer
 from harness.explain.faithfulness import RemovalConfig
 from harness.explain.sanity import randomised_head_copy
 from harness.explain.words import tokenize_for
-from harness.models.kinds.base import gradient_unavailable, load_kind
+from harness.models.kinds.base import gradient_unavailable
 from harness.models.kinds.spliced import (
     MSG_NO_CONTEXT,
     MSG_NOT_RIGHT_PADDED,
     SplicedClassifier,
 )
-from harness.models.sources import resolve
+from tests import kind_loading
 
 MAX_LENGTH = 24
 LONG = "Dull, tedious plot, and the ending is a mess. " * 6
@@ -54,15 +52,7 @@ KINDS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def load(folder: Path, csv: Path, kind: str, params: dict[str, Any]) -> Any:
-    raw = {
-        "dataset": {"path": str(csv), "columns": {"id": "id"}, "labels": ["neg", "pos"],
-                    "split_fractions": {"train": 0.5, "test": 0.5}},
-        "model": {"path": str(folder), "kind": kind, "params": params, "max_length": MAX_LENGTH},
-        "suites": [{"name": "accuracy"}],
-    }  # fmt: skip
-    config, _ = parse_run_config(raw, source="test")
-    found = resolve(config.model, where="model", base_dir=Path.cwd())
-    return load_kind(config, found, load_bundle(config.dataset))
+    return kind_loading.load(folder, csv, kind, params, MAX_LENGTH)
 
 
 @pytest.fixture(params=sorted(KINDS))

@@ -205,7 +205,7 @@ def forward_outputs(model: Any, batch: Batch, output: str, *, ids: Any = None) -
         return TokenForward(model, output)(ids, batch.attention_mask, batch.token_type_ids)
 
 
-def _gather(outputs: Any, targets: Sequence[int]) -> FloatArray:
+def gather_targets(outputs: Any, targets: Sequence[int]) -> FloatArray:
     idx = np.arange(len(targets))
     return np.asarray(outputs.detach().cpu().double().numpy()[idx, list(targets)], dtype=np.float64)
 
@@ -259,7 +259,7 @@ def integrated_gradients(
     With ``s.start_steps`` (adaptive) the path is integrated as composite Gauss-Legendre on
     panels bisected where their exactly known completeness error is (``panels.composite_ig``):
     a doubling ladder of global node counts pays for every rung, as GL nodes do not nest."""
-    f_base = _gather(forward_outputs(model, batch, s.output, ids=batch.baseline_ids), targets)
+    f_base = gather_targets(forward_outputs(model, batch, s.output, ids=batch.baseline_ids), targets)
     if s.start_steps is not None:
         from harness.explain.panels import composite_ig
 
@@ -323,7 +323,7 @@ def gradient_shap(
     with torch.no_grad():
         dist = torch.stack([table(torch.full_like(batch.input_ids[0], t)) for t in token_ids])
         f_base = np.mean(
-            [_gather(fwd(dist[k].expand_as(embeds), *args), targets) for k in range(len(token_ids))],
+            [gather_targets(fwd(dist[k].expand_as(embeds), *args), targets) for k in range(len(token_ids))],
             axis=0,
         )
     per_text = forward_length(model, batch.seq_len)

@@ -33,9 +33,9 @@ from harness.explain.attribution import (
     FloatArray,
     IGResult,
     Settings,
-    _gather,
     embeds_inputs,
     forward_length,
+    gather_targets,
 )
 
 SPLIT_SHARE = 1.0  # split the worst panels until the unsplit ones' errors fit in this share
@@ -171,7 +171,7 @@ def panel_attributions(
         )
         out[sl] = attr.sum(-1).detach().cpu().double().numpy()
         if node_f is not None and sum(o.shape[0] for o in fwd.outputs) == n_steps * len(part):
-            values = _gather(_cat(fwd.outputs), [r[3] for r in part] * n_steps)
+            values = gather_targets(_cat(fwd.outputs), [r[3] for r in part] * n_steps)
             node_f[sl] = values.reshape(n_steps, len(part)).T
         else:
             node_f = None
@@ -210,7 +210,7 @@ def path_outputs(
             part = rows[start : start + step]
             examples = [r[0] for r in part]
             outputs = fwd(path.at(examples, [r[1] for r in part]), *path.row_args(examples))
-            out[start : start + len(part)] = _gather(outputs, [targets[i] for i in examples])
+            out[start : start + len(part)] = gather_targets(outputs, [targets[i] for i in examples])
     return out
 
 
